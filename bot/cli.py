@@ -1,0 +1,81 @@
+"""The `dockerverse` command: web, worker, up, shell."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.errors import DockerverseError
+from bot.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dockerverse", description="ChatOps for Docker.")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, about in (
+        ("web", "the HTTP app (Slack, API, health) under uvicorn"),
+        ("up", "web + worker (+ embedded Redis when REDIS_URL is unset) on this machine"),
+    ):
+        p = sub.add_parser(name, help=about)
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    w = sub.add_parser("worker", help="an RQ worker with Docker access, serving one Docker host")
+    w.add_argument(
+        "--docker-host-name", default=None, help="the host's name (default DOCKERVERSE_HOST_NAME, else local)"
+    )
+    w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    s = sub.add_parser("shell", help="a local chat console on the same queues (acts as admin)")
+    s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
+    s.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each result")
+    return parser
+
+
+def _shell_settings() -> Settings:
+    """The shell follows a running `dockerverse up` unless REDIS_URL says otherwise."""
+    from bot.local_state import read_state
+
+    settings = Settings()
+    state = read_state()
+    if state and "redis_url" not in settings.model_fields_set:
+        return settings.model_copy(
+            update={"redis_url": state["redis_url"], "job_key": settings.job_key or state["job_key"]}
+        )
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _shell_settings() if args.cmd == "shell" else Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.cmd == "web":
+            import uvicorn
+
+            from bot.web import create_app
+
+            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+            return 0
+        if args.cmd == "worker":
+            from workers.main import run_worker
+
+            run_worker(settings, args.docker_host_name or settings.host_name, burst=args.burst)
+            return 0
+        if args.cmd == "up":
+            from bot.up import run_up
+
+            return run_up(settings, args.host, args.port)
+        from bot.shell import run_shell
+
+        return run_shell(settings, args.command, wait=args.wait)
+    except DockerverseError as exc:
+        print(f"dockerverse {args.cmd}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

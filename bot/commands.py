@@ -1,0 +1,159 @@
+"""The typed commands of the chat grammar, and their JSON form for jobs.
+
+Pure: no I/O. ``bot.grammar.parse`` builds these from text; jobs carry
+``to_json(command)`` across Redis and workers rebuild them with ``from_json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from bot.units import PortMapping
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base: ``verb`` names the command (and its permission); ``host`` routes it."""
+
+    verb: ClassVar[str] = ""
+    mutates: ClassVar[bool] = False
+    host: str | None = None
+
+    @property
+    def permission(self) -> str:
+        return self.verb
+
+
+@dataclass(frozen=True)
+class Help(Command):
+    verb: ClassVar[str] = "help"
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class ListContainers(Command):
+    verb: ClassVar[str] = "list"
+    all: bool = False
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class Run(Command):
+    verb: ClassVar[str] = "run"
+    mutates: ClassVar[bool] = True
+    image: str = ""
+    name: str | None = None
+    ports: tuple[PortMapping, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    memory: int | None = None
+    cpus: float | None = None
+    pids: int | None = None  # set by policy, never by the user
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Remove(Command):
+    verb: ClassVar[str] = "rm"
+    mutates: ClassVar[bool] = True
+    target: str = ""
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Logs(Command):
+    verb: ClassVar[str] = "logs"
+    target: str = ""
+    tail: int = 50
+    since: float | None = None
+    grep: str | None = None
+
+
+@dataclass(frozen=True)
+class Lifecycle(Command):
+    """stop, start and restart: one shape, the action is the permission."""
+
+    verb: ClassVar[str] = "lifecycle"
+    mutates: ClassVar[bool] = True
+    action: Literal["stop", "start", "restart"] = "restart"
+    target: str = ""
+
+    @property
+    def permission(self) -> str:
+        return self.action
+
+
+@dataclass(frozen=True)
+class Images(Command):
+    verb: ClassVar[str] = "images"
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoveImage(Command):
+    verb: ClassVar[str] = "rmi"
+    mutates: ClassVar[bool] = True
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Pull(Command):
+    verb: ClassVar[str] = "pull"
+    mutates: ClassVar[bool] = True
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Inspect(Command):
+    verb: ClassVar[str] = "inspect"
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Hosts(Command):
+    verb: ClassVar[str] = "hosts"
+
+
+KINDS: dict[str, type[Command]] = {
+    cls.verb: cls
+    for cls in (Help, ListContainers, Run, Remove, Logs, Lifecycle, Images, RemoveImage, Pull, Inspect, Hosts)
+}
+
+
+def to_json(command: Command) -> dict[str, Any]:
+    """A JSON-safe dict: ``{"kind": verb, field: value, ...}``."""
+    data: dict[str, Any] = {"kind": command.verb}
+    for field in dataclasses.fields(command):
+        value = getattr(command, field.name)
+        if field.name == "ports":
+            value = [str(p) for p in value]
+        elif isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        data[field.name] = value
+    return data
+
+
+def from_json(data: dict[str, Any]) -> Command:
+    """Rebuild a command from ``to_json``; raises ``ValueError`` on anything else."""
+    from bot.units import parse_port
+
+    try:
+        cls = KINDS[data["kind"]]
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "kind":
+                continue
+            if key not in fields:
+                raise ValueError(f"unknown field {key!r} for {cls.verb}")
+            if key == "ports":
+                value = tuple(parse_port(p) for p in value)
+            elif key == "env":
+                value = tuple((str(k), str(v)) for k, v in value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[key] = value
+        return cls(**values)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a command: {exc}") from exc

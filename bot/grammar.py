@@ -1,0 +1,397 @@
+"""The one command grammar: text in, a frozen ``Command`` or a ``CommandError`` out.
+
+Pure: no I/O, no Slack, no Docker. Words are split the way a shell splits them
+(quotes work) and never reach a shell. Slack's typography is undone first: clients
+turn ``--all`` into ``—all`` and straight quotes into curly ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot import commands as c
+from bot.errors import CommandError
+from bot.units import check_image, check_name, parse_duration, parse_env, parse_port, parse_size
+
+MAX_TEXT = 4000
+MAX_TAIL = 10_000
+
+OptKind = Literal["flag", "value", "multi"]
+
+
+@dataclass(frozen=True)
+class Opt:
+    names: tuple[str, ...]
+    dest: str
+    kind: OptKind = "flag"
+    metavar: str = ""
+    help: str = ""
+
+    def usage(self) -> str:
+        return f"{self.names[0]} {self.metavar}".strip()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one command is written: its words, options, positionals and examples."""
+
+    verb: str
+    summary: str
+    usage: str
+    examples: tuple[str, ...]
+    build: Callable[[Parsed], c.Command]
+    options: tuple[Opt, ...] = ()
+    aliases: tuple[str, ...] = ()
+    positionals: tuple[str, ...] = ()  # required, in order
+    optional_positional: str | None = None
+    takes_command: bool = False  # `-- CMD ARG...` ends the options
+
+    def option(self, name: str) -> Opt | None:
+        return next((o for o in self.options if name in o.names), None)
+
+
+@dataclass
+class Parsed:
+    """What the tokenizer found for one spec, before typing."""
+
+    spec: Spec
+    args: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    rest: list[str] = field(default_factory=list)
+
+    def value(self, dest: str, convert: Callable[[str], Any], default: Any = None) -> Any:
+        raw = self.values.get(dest)
+        if raw is None:
+            return default
+        return _convert(self.spec, dest, raw, convert)
+
+
+HOST = Opt(("--host",), "host", "value", "H", "the Docker host to act on")
+
+
+def _convert(spec: Spec, what: str, raw: str, convert: Callable[[str], Any]) -> Any:
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise CommandError(f"`{spec.verb}`: {what}: {exc}. Usage: `{spec.usage}`") from None
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise ValueError(f"'{text}' is not a whole number from {low} to {high}")
+        return int(text)
+
+    return convert
+
+
+def _cpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number of CPUs (example: 0.5)") from None
+    if not 0.01 <= value <= 256:
+        raise ValueError(f"{text} CPUs is outside 0.01 to 256")
+    return value
+
+
+def _memory(text: str) -> int:
+    size = parse_size(text)
+    if size < 6 * 1024**2:
+        raise ValueError(f"{text} is below Docker's minimum of 6m")
+    return size
+
+
+def _host(p: Parsed) -> str | None:
+    host: str | None = p.value("host", check_name)
+    return host
+
+
+def _build_list(p: Parsed) -> c.Command:
+    return c.ListContainers(all=bool(p.values.get("all")), filter=p.args[0] if p.args else None, host=_host(p))
+
+
+def _build_run(p: Parsed) -> c.Command:
+    return c.Run(
+        image=_convert(p.spec, "IMAGE", p.args[0], check_image),
+        name=p.value("--name", check_name),
+        ports=tuple(_convert(p.spec, "-p", v, parse_port) for v in p.values.get("ports", [])),
+        env=tuple(_convert(p.spec, "-e", v, parse_env) for v in p.values.get("env", [])),
+        memory=p.value("--memory", _memory),
+        cpus=p.value("--cpus", _cpus),
+        command=tuple(p.rest),
+        host=_host(p),
+    )
+
+
+def _target(p: Parsed) -> str:
+    return str(_convert(p.spec, "NAME_OR_ID", p.args[0], check_name))
+
+
+def _build_logs(p: Parsed) -> c.Command:
+    return c.Logs(
+        target=_target(p),
+        tail=p.value("--tail", _int_range(1, MAX_TAIL), 50),
+        since=p.value("--since", parse_duration),
+        grep=p.values.get("grep"),
+        host=_host(p),
+    )
+
+
+def _lifecycle(action: Literal["stop", "start", "restart"]) -> Callable[[Parsed], c.Command]:
+    return lambda p: c.Lifecycle(action=action, target=_target(p), host=_host(p))
+
+
+_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "help",
+        "show commands, or one command in detail",
+        "help [COMMAND]",
+        ("help", "help run"),
+        lambda p: c.Help(topic=lookup(p.args[0]).verb if p.args else None),
+        optional_positional="COMMAND",
+    ),
+    Spec(
+        "list",
+        "list containers (running ones unless --all)",
+        "list [-a|--all] [--host H] [FILTER]",
+        ("list", "list --all", "ps web"),
+        _build_list,
+        aliases=("ps", "ls"),
+        optional_positional="FILTER",
+        options=(Opt(("-a", "--all"), "all", help="include stopped containers"), HOST),
+    ),
+    Spec(
+        "run",
+        "start a new container (detached, with the configured limits)",
+        "run IMAGE [--name NAME] [-p HOST:CONTAINER]... [-e KEY=VALUE]... [--memory 256m] [--cpus 0.5] "
+        "[--host H] [-- CMD [ARG...]]",
+        ("run nginx:1.27 --name web -p 8080:80", "run busybox --name job -e MODE=once -- echo hello"),
+        _build_run,
+        positionals=("IMAGE",),
+        takes_command=True,
+        options=(
+            Opt(("--name",), "--name", "value", "NAME", "the container's name"),
+            Opt(("-p", "--publish"), "ports", "multi", "HOST:CONTAINER", "publish a port (repeatable)"),
+            Opt(("-e", "--env"), "env", "multi", "KEY=VALUE", "set an environment variable (repeatable)"),
+            Opt(("--memory", "-m"), "--memory", "value", "SIZE", "memory limit, e.g. 256m"),
+            Opt(("--cpus",), "--cpus", "value", "N", "CPU limit, e.g. 0.5"),
+            HOST,
+        ),
+    ),
+    Spec(
+        "rm",
+        "remove a container",
+        "rm NAME_OR_ID [-f|--force] [--host H]",
+        ("rm web", "rm web --force"),
+        lambda p: c.Remove(target=_target(p), force=bool(p.values.get("force")), host=_host(p)),
+        aliases=("remove",),
+        positionals=("NAME_OR_ID",),
+        options=(Opt(("-f", "--force"), "force", help="stop it first if it is running"), HOST),
+    ),
+    Spec(
+        "logs",
+        "show a container's last log lines",
+        "logs NAME_OR_ID [--tail N] [--since DURATION] [--grep PATTERN] [--host H]",
+        ("logs web --tail 20", "logs web --since 10m --grep error"),
+        _build_logs,
+        positionals=("NAME_OR_ID",),
+        options=(
+            Opt(("--tail", "-n"), "--tail", "value", "N", f"how many lines (1-{MAX_TAIL}, default 50)"),
+            Opt(("--since",), "--since", "value", "DURATION", "only lines newer than this, e.g. 10m"),
+            Opt(("--grep",), "grep", "value", "PATTERN", "only lines containing this text"),
+            HOST,
+        ),
+    ),
+    Spec(
+        "stop",
+        "stop a running container",
+        "stop NAME_OR_ID [--host H]",
+        ("stop web",),
+        _lifecycle("stop"),
+        positionals=("NAME_OR_ID",),
+        options=(HOST,),
+    ),
+    Spec(
+        "start",
+        "start a stopped container",
+        "start NAME_OR_ID [--host H]",
+        ("start web",),
+        _lifecycle("start"),
+        positionals=("NAME_OR_ID",),
+        options=(HOST,),
+    ),
+    Spec(
+        "restart",
+        "restart a container",
+        "restart NAME_OR_ID [--host H]",
+        ("restart web",),
+        _lifecycle("restart"),
+        positionals=("NAME_OR_ID",),
+        options=(HOST,),
+    ),
+    Spec(
+        "images",
+        "list images",
+        "images [FILTER] [--host H]",
+        ("images", "images nginx"),
+        lambda p: c.Images(filter=p.args[0] if p.args else None, host=_host(p)),
+        optional_positional="FILTER",
+        options=(HOST,),
+    ),
+    Spec(
+        "rmi",
+        "remove an image tag (the image goes when its last tag does)",
+        "rmi IMAGE[:TAG] [--host H]",
+        ("rmi nginx:1.25",),
+        lambda p: c.RemoveImage(image=_convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
+        positionals=("IMAGE",),
+        options=(HOST,),
+    ),
+    Spec(
+        "pull",
+        "pull an image from its registry",
+        "pull IMAGE[:TAG] [--host H]",
+        ("pull nginx:1.27",),
+        lambda p: c.Pull(image=_convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
+        positionals=("IMAGE",),
+        options=(HOST,),
+    ),
+    Spec(
+        "inspect",
+        "show a container's configuration and state (secrets masked)",
+        "inspect NAME_OR_ID [--host H]",
+        ("inspect web",),
+        lambda p: c.Inspect(target=_target(p), host=_host(p)),
+        positionals=("NAME_OR_ID",),
+        options=(HOST,),
+    ),
+    Spec("hosts", "show the Docker host and its worker", "hosts", ("hosts",), lambda p: c.Hosts()),
+)
+
+SPECS: dict[str, Spec] = {spec.verb: spec for spec in _SPECS}
+_BY_WORD: dict[str, Spec] = {w: s for s in _SPECS for w in (s.verb, *s.aliases)}
+# Commands of the contract that this version does not offer yet: say so rather than "unknown".
+NOT_YET = {"redeploy": "redeploy is not available in this version yet"}
+
+_TYPOGRAPHY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+_DASH = re.compile(r"(?:(?<=\s)|^)[\u2014\u2013](?=\S)")
+
+
+def normalize(text: str) -> str:
+    """Undo what Slack does to typed text: entities, curly quotes, long dashes."""
+    text = html.unescape(text).translate(_TYPOGRAPHY)
+    return _DASH.sub("--", text).strip()
+
+
+def lookup(word: str) -> Spec:
+    """The spec for a command word, or an error naming the closest command."""
+    spec = _BY_WORD.get(word.lower())
+    if spec:
+        return spec
+    if word.lower() in NOT_YET:
+        raise CommandError(f"`{word}`: {NOT_YET[word.lower()]}. Try `help` for what works today.")
+    close = difflib.get_close_matches(word.lower(), list(_BY_WORD), n=1, cutoff=0.6)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    return _raise(f"Unknown command `{word}`.{hint} Try `help` for the list of commands.")
+
+
+def _raise(message: str) -> Spec:
+    raise CommandError(message)
+
+
+def parse(text: str) -> c.Command:
+    """Parse one command. Empty text asks for help."""
+    if len(text) > MAX_TEXT:
+        raise CommandError(f"The command is {len(text)} characters long; the most is {MAX_TEXT}. Shorten it.")
+    try:
+        words = shlex.split(normalize(text))
+    except ValueError:
+        raise CommandError(
+            'The command has an unclosed quote: close it, e.g. `run busybox -- echo "hi there"`.'
+        ) from None
+    if not words:
+        return c.Help()
+    spec = lookup(words[0])
+    parsed = _tokenize(spec, words[1:])
+    return spec.build(parsed)
+
+
+def _tokenize(spec: Spec, words: list[str]) -> Parsed:
+    parsed = Parsed(spec)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--" and spec.takes_command:
+            parsed.rest = words[i:]
+            break
+        if not word.startswith("-") or word == "-":
+            parsed.args.append(word)
+            continue
+        name, eq, inline = word.partition("=")
+        opt = spec.option(name)
+        if opt is None and not word.startswith("--") and len(word) > 2:
+            opt, inline, eq = spec.option(word[:2]), word[2:], "="  # -p8080:80
+        if opt is None:
+            _unknown_option(spec, name)
+            continue
+        if opt.kind == "flag":
+            if eq:
+                raise CommandError(f"`{spec.verb}`: `{opt.names[0]}` takes no value. Usage: `{spec.usage}`")
+            parsed.values[opt.dest] = True
+            continue
+        if eq:
+            value = inline
+        elif i < len(words) and not (words[i].startswith("-") and len(words[i]) > 1):
+            value, i = words[i], i + 1
+        else:
+            raise CommandError(f"`{spec.verb}`: `{opt.names[0]}` needs a value ({opt.metavar}). Usage: `{spec.usage}`")
+        if opt.kind == "multi":
+            parsed.values.setdefault(opt.dest, []).append(value)
+        elif opt.dest in parsed.values:
+            raise CommandError(f"`{spec.verb}`: `{opt.names[0]}` is given twice; give it once.")
+        else:
+            parsed.values[opt.dest] = value
+    _check_positionals(spec, parsed.args)
+    return parsed
+
+
+def _unknown_option(spec: Spec, name: str) -> None:
+    known = [n for o in spec.options for n in o.names]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    options = ", ".join(f"`{o.usage()}`" for o in spec.options) or "none"
+    raise CommandError(f"`{spec.verb}` has no option `{name}`.{hint} Its options: {options}.")
+
+
+def _check_positionals(spec: Spec, args: list[str]) -> None:
+    required = len(spec.positionals)
+    most = required + (1 if spec.optional_positional else 0)
+    if len(args) < required:
+        missing = spec.positionals[len(args)]
+        raise CommandError(f"`{spec.verb}` needs {missing}. Usage: `{spec.usage}`. Example: `{spec.examples[0]}`")
+    if len(args) > most:
+        extra = " ".join(args[most:])
+        tip = " Put the container's command after `--`." if spec.takes_command else ""
+        raise CommandError(f"`{spec.verb}`: unexpected `{extra}`.{tip} Usage: `{spec.usage}`")
+
+
+def help_text(topic: str | None = None) -> str:
+    """The help reply: every command in a line, or one command in detail."""
+    if topic:
+        spec = lookup(topic)
+        lines = [f"*{spec.verb}*: {spec.summary}", f"`{spec.usage}`"]
+        if spec.aliases:
+            lines.append("Also written: " + ", ".join(f"`{a}`" for a in spec.aliases))
+        lines += [f"  `{o.usage()}`  {o.help}" for o in spec.options]
+        lines.append("Examples: " + "  ".join(f"`{e}`" for e in spec.examples))
+        return "\n".join(lines)
+    rows = [f"`{s.usage}`\n    {s.summary}" for s in _SPECS]
+    return "*Dockerverse commands*\n" + "\n".join(rows) + "\n`help COMMAND` shows options and examples."

@@ -1,0 +1,172 @@
+"""Who may do what: roles, permissions inherited upward, the image allow-list, limits.
+
+Loaded from the YAML policy file (DOCKERVERSE_CONFIG) or built-in defaults. Pure
+after loading: ``authorize`` takes an actor and a command and returns the command
+to run (limits filled in) or raises ``PolicyError`` naming the rule that refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from bot import commands as c
+from bot.errors import DockerverseError, PolicyError
+from bot.units import format_size, parse_size
+
+Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a Slack user (with the channel they asked in), a hook, a token or the console."""
+
+    id: str
+    source: Source
+    channel: str | None = None
+
+    @property
+    def display(self) -> str:
+        return f"<@{self.id}>" if self.source in ("slash", "mention", "dm", "button") else self.id
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int
+    cpus: float
+    pids: int
+
+
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    "viewer": ["help", "list", "logs", "images", "inspect", "hosts"],
+    "operator": ["run", "stop", "start", "restart", "rm", "pull"],
+    "admin": ["rmi"],
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: dict[str, list[str]] = field(default_factory=lambda: {"viewer": ["*"]})
+    # Ordered lowest first: each role also has every command of the roles before it.
+    permissions: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
+    image_allow: tuple[str, ...] = ("*",)
+    default_limits: Limits = Limits(512 * 1024**2, 1.0, 256)
+    max_limits: Limits = Limits(2 * 1024**3, 2.0, 1024)
+    source: str = "built-in defaults"
+
+    def granted(self, role: str) -> set[str]:
+        names = list(self.permissions)
+        if role not in names:
+            return set()
+        return {cmd for r in names[: names.index(role) + 1] for cmd in self.permissions[r]}
+
+    def role_of(self, actor: Actor) -> str | None:
+        """The highest role the actor holds; the console is always admin."""
+        if actor.source == "shell":
+            return "admin"
+        keys = {actor.id, "*"} | ({f"channel:{actor.channel}"} if actor.channel else set())
+        held = [role for role in self.permissions if keys & set(self.roles.get(role, []))]
+        return held[-1] if held else None
+
+    def lowest_role_for(self, permission: str) -> str | None:
+        return next((r for r in self.permissions if permission in self.permissions[r]), None)
+
+    def authorize(self, actor: Actor, command: c.Command) -> c.Command:
+        role = self.role_of(actor)
+        if role is None or command.permission not in self.granted(role):
+            needed = self.lowest_role_for(command.permission)
+            you = f"you ({actor.display}) have role `{role}`" if role else f"you ({actor.display}) have no role"
+            grant = (
+                f"it needs role `{needed}` or above: an admin can add you to `roles.{needed}` in {self.source}"
+                if needed
+                else f"no role is given `{command.permission}` in {self.source}"
+            )
+            raise PolicyError(f"Not allowed: `{command.permission}` — {you}; {grant}.")
+        if isinstance(command, c.Run | c.Pull):
+            self.check_image(command.image)
+        if isinstance(command, c.Run):
+            return self.apply_limits(command)
+        return command
+
+    def check_image(self, image: str) -> None:
+        ref = normalize_image(image)
+        if not any(fnmatch.fnmatchcase(ref, normalize_image(p)) for p in self.image_allow):
+            allowed = ", ".join(f"`{p}`" for p in self.image_allow)
+            raise PolicyError(
+                f"Image `{image}` is not on the allow-list ({allowed}) of {self.source}: "
+                "ask an admin to add it under `images.allow`."
+            )
+
+    def apply_limits(self, run: c.Run) -> c.Run:
+        """Fill in default limits; refuse any above the cap. Never unlimited."""
+        memory = run.memory or self.default_limits.memory
+        cpus = run.cpus or self.default_limits.cpus
+        if memory > self.max_limits.memory:
+            raise PolicyError(
+                f"`--memory {format_size(memory)}` is above the cap of {format_size(self.max_limits.memory)} "
+                f"(limits.max in {self.source}): ask for less."
+            )
+        if cpus > self.max_limits.cpus:
+            raise PolicyError(
+                f"`--cpus {cpus:g}` is above the cap of {self.max_limits.cpus:g} (limits.max in {self.source}): "
+                "ask for less."
+            )
+        return dataclasses.replace(run, memory=memory, cpus=cpus, pids=self.default_limits.pids)
+
+
+def normalize_image(ref: str) -> str:
+    """`busybox` -> `docker.io/library/busybox:latest`, as Docker resolves it (globs pass through)."""
+    name, digest = ref.split("@", 1) if "@" in ref else (ref, "")
+    first, _, rest = name.partition("/")
+    if not rest:
+        name = f"docker.io/library/{name}"
+    elif not ("." in first or ":" in first or first == "localhost"):
+        name = f"docker.io/{name}"
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return f"{name}@{digest}" if digest else name
+
+
+def _limits(raw: dict[str, Any], fallback: Limits, where: str) -> Limits:
+    try:
+        return Limits(
+            memory=parse_size(str(raw.get("memory", f"{fallback.memory}b"))),
+            cpus=float(raw.get("cpus", fallback.cpus)),
+            pids=int(raw.get("pids", fallback.pids)),
+        )
+    except (ValueError, TypeError) as exc:
+        raise DockerverseError(
+            f"{where}: {exc}: fix the limits (example: {{memory: 512m, cpus: 1.0, pids: 256}})"
+        ) from None
+
+
+def load_policy(path: str | None) -> Policy:
+    """Read the policy file, or the built-in defaults when no path is set. Fails loudly on a bad file."""
+    if not path:
+        return Policy()
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DockerverseError(f"Cannot read the policy file {path} (DOCKERVERSE_CONFIG): {exc}") from None
+    if not isinstance(raw, dict):
+        raise DockerverseError(f"The policy file {path} must be a YAML mapping (roles:, permissions:, ...).")
+    base = Policy()
+    limits = raw.get("limits") or {}
+    roles = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("roles") or base.roles).items()}
+    perms = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("permissions") or base.permissions).items()}
+    unknown = set(roles) - set(perms)
+    if unknown:
+        raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")
+    return Policy(
+        roles=roles,
+        permissions=perms,
+        image_allow=tuple(str(p) for p in ((raw.get("images") or {}).get("allow") or ["*"])),
+        default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),
+        max_limits=_limits(limits.get("max") or {}, base.max_limits, f"{path}: limits.max"),
+        source=f"the policy file {path}",
+    )

@@ -1,0 +1,82 @@
+"""`dockerverse shell`: a local chat console on the same queues, acting as admin. No Slack needed."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import sys
+from typing import Any, TextIO
+
+from bot.dispatch import Dispatcher, connect
+from bot.errors import DockerverseError
+from bot.jobs import ReplyTo
+from bot.policy import Actor, load_policy
+from bot.settings import Settings
+
+PROMPT = "docker> "
+_FENCE = re.compile(r"^```\n?|\n?```$", re.MULTILINE)
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def plain(text: str) -> str:
+    """Slack mrkdwn to terminal text: no fences, no backticks, no *bold*."""
+    text = _CODE.sub(r"\1", _FENCE.sub("", text))
+    return re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
+
+
+def render(state: dict[str, Any] | None, job_id: str, waited: float) -> tuple[bool, str]:
+    if state is None:
+        return False, f"❌ Job {job_id} is gone (expired before a worker took it?)."
+    result = state.get("result")
+    if state["status"] == "finished" and isinstance(result, dict):
+        mark = "✅" if result.get("ok") else "❌"
+        parts = [f"{mark} {plain(result.get('summary', ''))}"]
+        parts += [plain(t) for t in (result.get("text"), *result.get("thread", [])) if t]
+        return bool(result.get("ok")), "\n".join(parts)
+    if state["status"] == "failed":
+        return False, f"❌ {state.get('error')}"
+    return (
+        False,
+        f"⏳ Job {job_id} is still {state['status']} after {waited:g} s; see `GET /api/jobs/{job_id}`.",
+    )
+
+
+def run_shell(
+    settings: Settings, commands: list[str] | None = None, out: TextIO = sys.stdout, wait: float = 120.0
+) -> int:
+    """Run the given commands, or read them from stdin (a prompt when it is a terminal)."""
+    dispatcher = Dispatcher(settings, load_policy(settings.config_path), connect(settings.redis_url))
+    actor = Actor(f"shell:{getpass.getuser()}", "shell")
+    interactive = commands is None and sys.stdin.isatty()
+    if interactive:
+        import readline  # noqa: F401  (line editing and history for input())
+
+        print("Dockerverse shell: type a command (`help` lists them), Ctrl-D to leave.", file=out)
+    failures = 0
+    for line in commands if commands is not None else _lines(interactive):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if line.strip() in ("exit", "quit"):
+            break
+        try:
+            sub = dispatcher.submit(line, actor, ReplyTo())
+        except DockerverseError as exc:
+            print(f"❌ {exc.message}", file=out, flush=True)
+            failures += 1
+            continue
+        ok, text = render(dispatcher.wait(sub.job_id, wait), sub.job_id, wait)
+        failures += not ok
+        print(text, file=out, flush=True)
+    return 1 if failures and not interactive else 0
+
+
+def _lines(interactive: bool) -> Any:
+    if not interactive:
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input(PROMPT)
+        except EOFError:
+            print()
+            return

@@ -1,0 +1,92 @@
+"""The Slack adapter: slack-bolt's AsyncApp turns slash commands, mentions and DMs into submissions.
+
+Bolt verifies Slack's v0 signature on the raw body before any listener runs. The
+slash command is acknowledged (ephemeral, naming the job) once the job is queued or
+refused, well within Slack's 3 s; mentions and DMs are answered in their thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.concurrency import run_in_threadpool
+
+from bot.dispatch import Dispatcher, Submitted
+from bot.errors import DockerverseError
+from bot.jobs import ReplyTo
+from bot.policy import Actor
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+_MENTION = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)+")
+
+
+def strip_mention(text: str) -> str:
+    """`<@U0BOT> list --all` -> `list --all`."""
+    return _MENTION.sub("", text or "").strip()
+
+
+def queued_text(text: str, sub: Submitted, where: str) -> str:
+    again = " (a retry of a command already queued)" if sub.duplicate else ""
+    return (
+        f"⏳ `/docker {text.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
+        f"the result will be posted {where}."
+    )
+
+
+def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
+    app = AsyncApp(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        client=AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url),
+    )
+
+    async def submit(text: str, actor: Actor, reply: ReplyTo, dedupe: str | None = None) -> Submitted:
+        # rq and redis-py are synchronous: keep them off the event loop.
+        return await run_in_threadpool(dispatcher.submit, text, actor, reply, dedupe)
+
+    @app.command(re.compile(r"^/.+"))
+    async def on_slash(ack: AsyncAck, command: dict[str, Any]) -> None:
+        text = command.get("text") or ""
+        actor = Actor(command["user_id"], "slash", command.get("channel_id"))
+        try:
+            sub = await submit(text, actor, ReplyTo(channel=command["channel_id"]))
+        except DockerverseError as exc:
+            await ack(response_type="ephemeral", text=f"❌ {exc.message}")
+            return
+        await ack(response_type="ephemeral", text=queued_text(text, sub, "in this channel"))
+
+    async def in_thread(event: dict[str, Any], body: dict[str, Any], say: AsyncSay, source: str) -> None:
+        thread_ts = event.get("thread_ts") or event["ts"]
+        actor = Actor(event["user"], source, event["channel"])  # type: ignore[arg-type]
+        dedupe = f"event:{body['event_id']}" if body.get("event_id") else None
+        try:
+            await submit(
+                strip_mention(event.get("text", "")),
+                actor,
+                ReplyTo(channel=event["channel"], thread_ts=thread_ts),
+                dedupe,
+            )
+        except DockerverseError as exc:
+            await say(text=f"❌ {exc.message}", thread_ts=thread_ts)
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], body: dict[str, Any], say: AsyncSay) -> None:
+        await in_thread(event, body, say, "mention")
+
+    @app.event("message")
+    async def on_message(event: dict[str, Any], body: dict[str, Any], say: AsyncSay) -> None:
+        # Only people's own DMs to the bot: not edits, joins, bots, or channel chatter (mentions come separately).
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return
+        await in_thread(event, body, say, "dm")
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.exception("slack listener failed: %s", error)
+
+    return app

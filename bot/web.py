@@ -1,0 +1,95 @@
+"""`dockerverse web`: the Starlette app. Slack, health and job routes; never a Docker connection."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.dispatch import Dispatcher, connect
+from bot.policy import Policy, load_policy
+from bot.settings import Settings
+from bot.slack_app import build_slack_app
+
+log = logging.getLogger(__name__)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def bearer(settings: Settings, endpoint: Endpoint) -> Endpoint:
+    """Bearer-token auth for /api/*: 503 when no token is configured, 401 on a wrong one."""
+
+    async def guarded(request: Request) -> Response:
+        if not settings.api_token:
+            return error(503, "The API is not configured: set DOCKERVERSE_API_TOKEN on the web process.")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), settings.api_token.encode()):
+            return error(401, "Missing or wrong bearer token: send `Authorization: Bearer <DOCKERVERSE_API_TOKEN>`.")
+        return await endpoint(request)
+
+    return guarded
+
+
+def create_app(settings: Settings, policy: Policy | None = None, connection: redis.Redis | None = None) -> Starlette:
+    policy = policy or load_policy(settings.config_path)
+    dispatcher = Dispatcher(settings, policy, connection or connect(settings.redis_url))
+    slack = AsyncSlackRequestHandler(build_slack_app(settings, dispatcher)) if settings.slack_enabled else None
+
+    async def slack_events(request: Request) -> Response:
+        if slack is None:
+            return error(503, "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
+        return await slack.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    def readiness() -> dict[str, Any]:
+        dispatcher.redis.ping()
+        workers = dispatcher.live_workers(dispatcher.queue(settings.host_name))
+        return {"ok": bool(workers), "redis": "ok", "host": settings.host_name, "workers": len(workers)}
+
+    async def readyz(request: Request) -> Response:
+        try:
+            state = await run_in_threadpool(readiness)
+        except redis.RedisError as exc:
+            return error(503, f"Redis cannot be reached ({type(exc).__name__}): check REDIS_URL and that Redis runs.")
+        if not state["ok"]:
+            return JSONResponse(
+                {
+                    **state,
+                    "error": f"No live worker serves host `{settings.host_name}`: start `dockerverse worker`.",
+                },
+                status_code=503,
+            )
+        return JSONResponse(state)
+
+    async def job(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        try:
+            state = await run_in_threadpool(dispatcher.job_state, job_id)
+        except redis.RedisError:
+            return error(503, "Redis cannot be reached; the job's state is unknown for now. Try again shortly.")
+        return JSONResponse(state) if state else error(404, f"No job `{job_id}` (results are kept for 7 days).")
+
+    app = Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/api/jobs/{job_id}", bearer(settings, job)),
+        ]
+    )
+    app.state.dispatcher = dispatcher
+    return app

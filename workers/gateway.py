@@ -1,0 +1,221 @@
+"""The only Docker client: docker-py behind one class, its errors turned into ours.
+
+The client is made on first use and kept open across jobs; when the daemon goes
+away the next call reconnects, so a restarted Docker needs no worker restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests
+
+from bot import commands as c
+from bot.errors import DockerFailure, DockerUnavailable, NotFound
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LABEL_MANAGED = "dockerverse.managed-by"
+LABEL_CREATOR = "dockerverse.creator"
+LABEL_JOB = "dockerverse.job"
+
+
+@dataclass(frozen=True)
+class ContainerRow:
+    id: str
+    name: str
+    image: str
+    state: str  # running, exited, created, paused, restarting, dead
+    status: str  # Docker's words: "Up 5 minutes", "Exited (1) 2 hours ago"
+    created: int  # epoch seconds
+    ports: tuple[str, ...]  # published only, "HOST:CONTAINER"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(LABEL_MANAGED) == "dockerverse"
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    created: int
+
+
+def _ports(raw: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Published ports only, once each (Docker lists IPv4 and IPv6 bindings separately)."""
+    seen: dict[str, None] = {}
+    for p in raw or []:
+        if p.get("PublicPort"):
+            proto = "" if p.get("Type", "tcp") == "tcp" else f"/{p['Type']}"
+            seen[f"{p['PublicPort']}:{p['PrivatePort']}{proto}"] = None
+    return tuple(seen)
+
+
+def _row(raw: dict[str, Any]) -> ContainerRow:
+    names = raw.get("Names") or ["/" + raw["Id"][:12]]
+    return ContainerRow(
+        id=raw["Id"],
+        name=names[0].lstrip("/"),
+        image=raw.get("Image", ""),
+        state=raw.get("State", ""),
+        status=raw.get("Status", ""),
+        created=int(raw.get("Created", 0)),
+        ports=_ports(raw.get("Ports", [])),
+        labels=raw.get("Labels") or {},
+    )
+
+
+class DockerGateway:
+    def __init__(self, host_name: str, factory: Callable[[], docker.DockerClient] | None = None) -> None:
+        self.host_name = host_name
+        self._factory = factory or (lambda: docker.from_env(timeout=60))
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            with self._errors("connect"):
+                self._client = self._factory()
+        return self._client
+
+    @contextmanager
+    def _errors(self, what: str, target: str | None = None) -> Iterator[None]:
+        """Turn docker-py's and requests' exceptions into our user-ready ones."""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise NotFound(self._not_found(what, target, exc)) from None
+        except docker.errors.APIError as exc:
+            raise DockerFailure(f"Docker on `{self.host_name}` refused `{what}`: {exc.explanation or exc}") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            self._client = None  # reconnect on the next call
+            raise DockerUnavailable(
+                f"Docker on host `{self.host_name}` cannot be reached ({type(exc).__name__}). Nothing was done. "
+                "Check that the Docker daemon is running; the worker reconnects by itself."
+            ) from None
+
+    def _not_found(self, what: str, target: str | None, exc: docker.errors.NotFound) -> str:
+        if what in ("rmi", "pull") or (what == "run" and "image" in str(exc.explanation).lower()):
+            return f"No image `{target}` on host `{self.host_name}`: `images` lists what is there. ({exc.explanation})"
+        return f"No container `{target}` on host `{self.host_name}`: `list --all` shows the containers there."
+
+    def ping(self) -> bool:
+        with self._errors("ping"):
+            return bool(self.client.ping())
+
+    def containers(self, all: bool = False, filter: str | None = None) -> list[ContainerRow]:
+        filters = {"name": filter} if filter else None
+        with self._errors("list"):
+            raw = self.client.api.containers(all=all, filters=filters)
+        return sorted((_row(r) for r in raw), key=lambda r: r.name)
+
+    def container(self, target: str) -> ContainerRow:
+        """One container by id, unique id prefix or name, as Docker resolves them."""
+        with self._errors("inspect", target):
+            cid = self.client.api.inspect_container(target)["Id"]
+            raw = self.client.api.containers(all=True, filters={"id": cid})
+        if not raw:
+            raise NotFound(self._not_found("inspect", target, docker.errors.NotFound("gone")))
+        return _row(raw[0])
+
+    def run(self, cmd: c.Run, labels: dict[str, str]) -> ContainerRow:
+        """Create, then start; a container that fails to start is removed, not left behind."""
+        if cmd.memory is None or cmd.cpus is None or cmd.pids is None:
+            raise DockerFailure("Refusing to create a container without memory, CPU and PID limits.")
+        kwargs: dict[str, Any] = {
+            "image": cmd.image,
+            "command": list(cmd.command) or None,
+            "name": cmd.name,
+            "environment": dict(cmd.env),
+            "ports": {f"{p.container}/{p.proto}": p.host for p in cmd.ports},
+            "labels": labels,
+            "mem_limit": cmd.memory,
+            "nano_cpus": int(cmd.cpus * 1e9),
+            "pids_limit": cmd.pids,
+            "detach": True,
+        }
+        with self._errors("run", cmd.image):
+            try:
+                container = self.client.containers.create(**kwargs)
+            except docker.errors.ImageNotFound:
+                self.pull(cmd.image)
+                container = self.client.containers.create(**kwargs)
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)
+                raise
+        return self.container(container.id)
+
+    def remove(self, target: str, force: bool) -> ContainerRow:
+        row = self.container(target)
+        with self._errors("rm", target):
+            try:
+                self.client.api.remove_container(row.id, force=force)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and not force:
+                    raise DockerFailure(
+                        f"`{row.name}` is running: stop it first (`stop {row.name}`) or use `rm {row.name} --force`."
+                    ) from None
+                raise
+        return row
+
+    def lifecycle(self, action: str, target: str) -> ContainerRow:
+        row = self.container(target)
+        with self._errors(action, target):
+            getattr(self.client.api, f"{action}_container")(row.id)
+        return self.container(row.id)
+
+    def logs(self, target: str, tail: int, since: float | None) -> tuple[ContainerRow, list[str]]:
+        row = self.container(target)
+        kwargs: dict[str, Any] = {"tail": tail, "stdout": True, "stderr": True}
+        if since is not None:
+            kwargs["since"] = int(datetime.now().timestamp() - since)
+        with self._errors("logs", target):
+            raw: bytes = self.client.api.logs(row.id, **kwargs)
+        return row, raw.decode("utf-8", errors="replace").splitlines()
+
+    def images(self, filter: str | None = None) -> list[ImageRow]:
+        with self._errors("images"):
+            raw = self.client.api.images(name=filter) if filter else self.client.api.images()
+        rows = [
+            ImageRow(
+                r["Id"],
+                tuple(t for t in (r.get("RepoTags") or []) if t != "<none>:<none>"),
+                int(r.get("Size", 0)),
+                int(r.get("Created", 0)),
+            )
+            for r in raw
+        ]
+        return sorted(rows, key=lambda r: (r.tags or ("~",))[0])
+
+    def remove_image(self, ref: str) -> list[dict[str, str]]:
+        """Untag, or delete when it was the last tag: exactly what `docker rmi` does."""
+        with self._errors("rmi", ref):
+            return list(self.client.api.remove_image(ref))
+
+    def pull(self, ref: str) -> str:
+        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        with self._errors("pull", ref):
+            image = self.client.images.pull(repo, tag=tag)
+        digests = image.attrs.get("RepoDigests") or [image.id]
+        return str(digests[0])
+
+    def inspect(self, target: str) -> dict[str, Any]:
+        with self._errors("inspect", target):
+            return dict(self.client.api.inspect_container(target))
+
+    def version(self) -> dict[str, Any]:
+        with self._errors("version"):
+            return dict(self.client.version())

@@ -1,0 +1,221 @@
+"""One handler per command: a typed command in, an ``Outcome`` out, through the gateway.
+
+Handlers raise ``DockerverseError`` for anything the user should hear about; the
+task turns that into a failed outcome with the message as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot import commands as c
+from bot.grammar import help_text
+from bot.jobs import Payload
+from bot.units import format_duration, format_size
+from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway
+from workers.render import Outcome, chunks, code_block, table
+
+STATE_EMOJI = {
+    "running": "🟢",
+    "exited": "⚫",
+    "created": "⚪",
+    "paused": "⏸️",
+    "restarting": "🔁",
+    "dead": "🔴",
+}
+# Environment values whose names look like secrets are masked in `inspect`.
+SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+
+Handler = Callable[[DockerGateway, Any, Payload], Outcome]
+
+
+def _container_json(row: ContainerRow) -> dict[str, Any]:
+    """The REST API's container shape: no leading slash, createdAt in ms, published ports only."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "image": row.image,
+        "status": row.state,
+        "createdAt": row.created * 1000,
+        "ports": list(row.ports),
+    }
+
+
+def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Outcome:
+    rows = gw.containers(all=cmd.all, filter=cmd.filter)
+    scope = "" if cmd.all else "running "
+    matching = f" matching `{cmd.filter}`" if cmd.filter else ""
+    data = {"containers": [_container_json(r) for r in rows]}
+    if not rows:
+        tip = "" if cmd.all else " (`list --all` includes stopped ones)"
+        return Outcome(True, f"No {scope}containers{matching} on `{gw.host_name}`{tip}.", data=data)
+    lines = table(
+        ("NAME", "IMAGE", "STATUS", "PORTS"),
+        [(f"{STATE_EMOJI.get(r.state, '❔')} {r.name}", r.image, r.status, ", ".join(r.ports)) for r in rows],
+    )
+    noun = "container" if len(rows) == 1 else "containers"
+    return Outcome(
+        True,
+        f"{len(rows)} {scope}{noun}{matching} on `{gw.host_name}`",
+        code_block(lines, more_hint=": narrow the list with a FILTER"),
+        data=data,
+    )
+
+
+def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
+    labels = {LABEL_MANAGED: "dockerverse", LABEL_CREATOR: p.actor.id, LABEL_JOB: p.id}
+    row = gw.run(cmd, labels)
+    ports = f", ports {', '.join(row.ports)}" if row.ports else ""
+    limits = f"memory {format_size(cmd.memory or 0)}, cpus {cmd.cpus:g}, pids {cmd.pids}"
+    return Outcome(
+        True,
+        f"Started `{row.name}` ({row.id[:12]}) from `{cmd.image}` on `{gw.host_name}`",
+        f"State: {row.status or row.state}{ports}. Limits: {limits}.",
+        data=_container_json(row),
+    )
+
+
+def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
+    row = gw.remove(cmd.target, cmd.force)
+    return Outcome(
+        True,
+        f"Removed `{row.name}` ({row.id[:12]}) on `{gw.host_name}`",
+        data={"success": True, "id": row.id, "name": row.name},
+    )
+
+
+def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
+    row, lines = gw.logs(cmd.target, cmd.tail, cmd.since)
+    if cmd.grep:
+        lines = [line for line in lines if cmd.grep in line]
+    since = f" from the last {format_duration(cmd.since)}" if cmd.since is not None else ""
+    grep = f" containing `{cmd.grep}`" if cmd.grep else ""
+    data = {"id": row.id, "name": row.name, "lines": lines}
+    if not lines:
+        return Outcome(True, f"No log lines{grep}{since} from `{row.name}` on `{gw.host_name}`.", data=data)
+    noun = "line" if len(lines) == 1 else "lines"
+    summary = f"{len(lines)} log {noun}{grep}{since} from `{row.name}` on `{gw.host_name}`"
+    return Outcome(
+        True,
+        summary,
+        "Log lines are in the thread.",
+        chunks(lines, more_hint=": use a smaller --tail or --grep"),
+        data=data,
+    )
+
+
+def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
+    row = gw.lifecycle(cmd.action, cmd.target)
+    done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
+    return Outcome(True, f"{done} `{row.name}` on `{gw.host_name}`: {row.status}", data=_container_json(row))
+
+
+def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
+    rows = gw.images(cmd.filter)
+    data = {"images": [{"id": r.id, "tags": list(r.tags), "size": r.size, "createdAt": r.created * 1000} for r in rows]}
+    if not rows:
+        return Outcome(
+            True,
+            f"No images{f' matching `{cmd.filter}`' if cmd.filter else ''} on `{gw.host_name}`.",
+            data=data,
+        )
+    lines = table(
+        ("IMAGE", "ID", "SIZE"),
+        [(", ".join(r.tags) or "<untagged>", r.id.removeprefix("sha256:")[:12], format_size(r.size)) for r in rows],
+    )
+    return Outcome(
+        True,
+        f"{len(rows)} image{'s' if len(rows) != 1 else ''} on `{gw.host_name}`",
+        code_block(lines, more_hint=": narrow the list with a FILTER"),
+        data=data,
+    )
+
+
+def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:
+    events = gw.remove_image(cmd.image)
+    deleted = [e["Deleted"] for e in events if "Deleted" in e]
+    what = "Deleted" if deleted else "Untagged"
+    detail = (
+        f" (image {deleted[0].removeprefix('sha256:')[:12]} is gone)"
+        if deleted
+        else " (the image keeps its other tags)"
+    )
+    return Outcome(True, f"{what} `{cmd.image}` on `{gw.host_name}`{detail}", data={"success": True, "events": events})
+
+
+def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
+    started = time.monotonic()
+    digest = gw.pull(cmd.image)
+    took = format_duration(time.monotonic() - started)
+    return Outcome(
+        True,
+        f"Pulled `{cmd.image}` on `{gw.host_name}` in {took}",
+        f"Digest: `{digest}`",
+        data={"image": cmd.image, "digest": digest},
+    )
+
+
+def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
+    raw = gw.inspect(cmd.target)
+    config, state, host = raw.get("Config") or {}, raw.get("State") or {}, raw.get("HostConfig") or {}
+    env = [_mask(e) for e in config.get("Env") or []]
+    lines = [
+        f"Name:     {raw.get('Name', '').lstrip('/')}",
+        f"Id:       {raw.get('Id', '')[:12]}",
+        f"Image:    {config.get('Image', '')}",
+        f"Command:  {' '.join(config.get('Cmd') or [])}",
+        f"State:    {state.get('Status')} (exit code {state.get('ExitCode')}, started {state.get('StartedAt')})",
+        f"Limits:   memory {format_size(host.get('Memory') or 0) if host.get('Memory') else 'none'}, "
+        f"cpus {(host.get('NanoCpus') or 0) / 1e9:g}, pids {host.get('PidsLimit') or 'none'}",
+        f"Restart:  {(host.get('RestartPolicy') or {}).get('Name') or 'no'}",
+        "Env:      " + (", ".join(env) or "none"),
+        "Labels:   " + (", ".join(f"{k}={v}" for k, v in sorted((config.get("Labels") or {}).items())) or "none"),
+    ]
+    name = raw.get("Name", "").lstrip("/")
+    return Outcome(
+        True,
+        f"`{name}` on `{gw.host_name}`",
+        code_block(lines),
+        data={"name": name, "id": raw.get("Id"), "state": state.get("Status"), "env": env},
+    )
+
+
+def _mask(entry: str) -> str:
+    key, sep, value = entry.partition("=")
+    return f"{key}=••••" if sep and value and SECRET_NAME.search(key) else entry
+
+
+def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
+    version = gw.version()
+    rows = gw.containers(all=True)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no containers"
+    return Outcome(
+        True,
+        f"Host `{gw.host_name}`: Docker {version.get('Version')}, {states}",
+        data={"hosts": [{"name": gw.host_name, "docker": version.get("Version"), "containers": counts}]},
+    )
+
+
+def help_(gw: DockerGateway, cmd: c.Help, p: Payload) -> Outcome:
+    return Outcome(True, f"Help{f' for `{cmd.topic}`' if cmd.topic else ''}", help_text(cmd.topic))
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.Help: help_,
+    c.ListContainers: list_containers,
+    c.Run: run,
+    c.Remove: remove,
+    c.Logs: logs,
+    c.Lifecycle: lifecycle,
+    c.Images: images,
+    c.RemoveImage: remove_image,
+    c.Pull: pull,
+    c.Inspect: inspect,
+    c.Hosts: hosts,
+}

@@ -1,0 +1,99 @@
+"""The job function workers run, and the per-process state it needs.
+
+``execute`` checks the signature (again: the job class checked it before import),
+runs the command's handler through the one Docker gateway and replies through the
+one Slack reply module. Its return value is the job's JSON result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rq import get_current_job
+
+from bot.errors import DockerverseError
+from bot.jobs import Payload, verify
+from bot.settings import Settings
+from workers.gateway import DockerGateway
+from workers.handlers import HANDLERS
+from workers.render import Outcome
+from workers.reply import SlackReplier
+
+log = logging.getLogger(__name__)
+
+
+class UntrustedJob(Exception):
+    """A job this worker did not get from the web: wrong function, bad or missing signature."""
+
+
+@dataclass
+class Runtime:
+    key: bytes
+    host: str
+    gateway: DockerGateway
+    replier: SlackReplier | None
+
+
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings, host: str, gateway: DockerGateway | None = None) -> Runtime:
+    """Set up this process's Docker gateway and Slack client, kept open across jobs."""
+    global _runtime
+    replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
+    _runtime = Runtime(settings.require_job_key(), host, gateway or DockerGateway(host), replier)
+    return _runtime
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("workers.tasks.configure() was not called in this process")
+    return _runtime
+
+
+def trusted_payload(payload: Any, sig: Any, job_id: str | None) -> Payload:
+    """The payload, if its signature is ours and it was issued for this job; else ``UntrustedJob``."""
+    rt = runtime()
+    if not isinstance(payload, dict) or not isinstance(sig, str) or not verify(rt.key, payload, sig):
+        raise UntrustedJob("job payload signature is missing or invalid")
+    if job_id is not None and payload.get("id") != job_id:
+        raise UntrustedJob(f"payload was signed for job {payload.get('id')!r}, not {job_id!r}")
+    try:
+        return Payload.from_json(payload)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UntrustedJob(f"signed payload does not parse: {exc}") from None
+
+
+def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
+    """Run one signed command and reply; returns the result kept with the job."""
+    job = get_current_job()
+    p = trusted_payload(payload, sig, job.id if job else None)
+    rt = runtime()
+    started = time.monotonic()
+    if p.host != rt.host:
+        outcome = Outcome(
+            False,
+            f"This job was for host `{p.host}` but reached the worker of `{rt.host}`; "
+            "nothing was done. Check the workers' --docker-host-name.",
+        )
+    else:
+        try:
+            outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
+        except DockerverseError as exc:
+            outcome = Outcome(False, exc.message)
+    seconds = time.monotonic() - started
+    delivery = deliver(p, outcome, seconds)
+    return {**outcome.to_json(), "host": rt.host, "seconds": round(seconds, 4), "delivery": delivery}
+
+
+def deliver(p: Payload, outcome: Outcome, seconds: float) -> dict[str, Any]:
+    rt = runtime()
+    if p.reply.channel is None:
+        return {"ok": True, "posted": 0}
+    if rt.replier is None:
+        log.error("job %s wants a Slack reply but SLACK_BOT_TOKEN is not set on this worker", p.id)
+        return {"ok": False, "posted": 0, "error": "SLACK_BOT_TOKEN is not set on the worker"}
+    return rt.replier.deliver(p, outcome, seconds)
