@@ -41,12 +41,22 @@ def _shell_settings() -> Settings:
         return settings.model_copy(
             update={"redis_url": state["redis_url"], "job_key": settings.job_key or state["job_key"]}
         )
+    if "redis_url" not in settings.model_fields_set:
+        raise DockerverseError(
+            "nothing to talk to: no `dockerverse up` is running for this user and REDIS_URL is not set. "
+            "Start `dockerverse up` in another terminal, or set REDIS_URL and DOCKERVERSE_JOB_KEY to reach a "
+            "deployment."
+        )
     return settings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _shell_settings() if args.cmd == "shell" else Settings()
+    try:
+        settings = _shell_settings() if args.cmd == "shell" else Settings()
+    except DockerverseError as exc:
+        print(f"dockerverse {args.cmd}: {exc.message}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

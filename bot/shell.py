@@ -34,7 +34,7 @@ def render(state: dict[str, Any] | None, job_id: str, waited: float) -> tuple[bo
         parts += [plain(t) for t in (result.get("text"), *result.get("thread", [])) if t]
         return bool(result.get("ok")), "\n".join(parts)
     if state["status"] == "failed":
-        return False, f"❌ {state.get('error')}"
+        return False, f"❌ {plain(str(state.get('error')))}"
     return (
         False,
         f"⏳ Job {job_id} is still {state['status']} after {waited:g} s; see `GET /api/jobs/{job_id}`.",
@@ -61,7 +61,7 @@ def run_shell(
         try:
             sub = dispatcher.submit(line, actor, ReplyTo())
         except DockerverseError as exc:
-            print(f"❌ {exc.message}", file=out, flush=True)
+            print(f"❌ {plain(exc.message)}", file=out, flush=True)
             failures += 1
             continue
         ok, text = render(dispatcher.wait(sub.job_id, wait), sub.job_id, wait)

@@ -174,7 +174,12 @@ class DockerGateway:
     def lifecycle(self, action: str, target: str) -> ContainerRow:
         row = self.container(target)
         with self._errors(action, target):
-            getattr(self.client.api, f"{action}_container")(row.id)
+            # docker-py's APIClient names these stop/start/restart (there is no `stop_container`).
+            api = self.client.api
+            calls: dict[str, Callable[[str], Any]] = {"stop": api.stop, "start": api.start, "restart": api.restart}
+            if action not in calls:
+                raise DockerFailure(f"`{action}` is not a container action: use stop, start or restart.")
+            calls[action](row.id)
         return self.container(row.id)
 
     def logs(self, target: str, tail: int, since: float | None) -> tuple[ContainerRow, list[str]]:

@@ -98,13 +98,7 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
         return Outcome(True, f"No log lines{grep}{since} from `{row.name}` on `{gw.host_name}`.", data=data)
     noun = "line" if len(lines) == 1 else "lines"
     summary = f"{len(lines)} log {noun}{grep}{since} from `{row.name}` on `{gw.host_name}`"
-    return Outcome(
-        True,
-        summary,
-        "Log lines are in the thread.",
-        chunks(lines, more_hint=": use a smaller --tail or --grep"),
-        data=data,
-    )
+    return Outcome(True, summary, thread=chunks(lines, more_hint=": use a smaller --tail or --grep"), data=data)
 
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:

@@ -12,7 +12,8 @@ import logging
 from types import TracebackType
 from typing import Any
 
-from rq import SimpleWorker
+from redis.client import Pipeline
+from rq import SimpleWorker, worker_registration
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
@@ -58,9 +59,23 @@ def on_failure(job: Job, exc_type: type[BaseException], exc: BaseException, tb: 
     return True
 
 
+class DockerverseWorker(SimpleWorker):
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """Also re-register when Redis lost our registration (a restart without persistence),
+        so the web sees a live worker again without restarting this process."""
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            log.warning("registration lost (Redis restarted?): registering worker %s again", self.name)
+            with self.connection.pipeline() as pipe:
+                pipe.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipe)
+                pipe.expire(self.key, self.worker_ttl + 60)
+                pipe.execute()
+
+
 def build_worker(settings: Settings, host: str, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
-    return SimpleWorker(
+    return DockerverseWorker(
         [queue_name(host)],
         connection=connect(settings.redis_url),
         serializer=JSONSerializer,

@@ -50,12 +50,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in (headers, *rows)]
 
 
+def _clip(line: str, limit: int) -> str:
+    """One line cut so that it fits a block of ``limit`` on its own (with its newline), marked with …."""
+    return line if len(line) < limit else line[: max(0, limit - 2)] + "…"
+
+
 def code_block(lines: Sequence[str], limit: int = BLOCK_BODY_LIMIT, more_hint: str = "") -> str:
     """Lines in a ``` block, cut at a line boundary to fit, with how many were left out."""
     shown: list[str] = []
     size = 0
-    for line in lines:
-        line = line[:limit]
+    for raw in lines:
+        line = _clip(raw, limit)
         if size + len(line) + 1 > limit:
             break
         shown.append(line)
@@ -75,15 +80,15 @@ def chunks(
     current: list[str] = []
     size = 0
     for i, raw in enumerate(lines):
-        line = raw[:limit]
+        line = _clip(raw, limit)
         if current and size + len(line) + 1 > limit:
             if len(out) == most - 1:
-                out.append(code_block(current) + f"\n… {len(lines) - i} more lines not shown{more_hint}")
+                out.append(code_block(current, limit) + f"\n… {len(lines) - i} more lines not shown{more_hint}")
                 return tuple(out)
-            out.append(code_block(current))
+            out.append(code_block(current, limit))
             current, size = [], 0
         current.append(line)
         size += len(line) + 1
     if current:
-        out.append(code_block(current))
+        out.append(code_block(current, limit))
     return tuple(out)

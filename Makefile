@@ -1,0 +1,22 @@
+# Entry points for developers and CI (.ci/run runs `make test`).
+# System services (Redis, dockerd, a registry) are started by the test fixtures themselves;
+# `install` only makes sure their Debian packages and the Python venv exist.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: install test up
+
+install:
+	bash scripts/install-system-deps.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[test]'
+
+# Any pytest failure (exit 5 "no tests collected" included) fails the target; make itself
+# reports it as exit status 2, so the exact pytest code is printed here.
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with status $$rc" >&2; exit $$rc; }
+
+up: install
+	$(VENV)/bin/dockerverse up

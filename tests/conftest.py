@@ -1,0 +1,133 @@
+"""Shared fixtures: real Redis, real Docker engine with a busybox test image, fake Slack.
+
+Docker tests never skip: CI must have an engine, so a missing one fails loudly with the reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# `tests.support` must import however pytest is started (`pytest` or `python -m pytest`,
+# any import mode), so put the repository root on sys.path ourselves.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import docker  # noqa: E402
+import redis  # noqa: E402
+
+from tests.support import services  # noqa: E402
+from tests.support.fakeslack import FakeSlack  # noqa: E402
+
+MARKERS = {
+    "docker": "needs the Docker engine (started by the docker_engine fixture)",
+    "redis": "needs a real redis-server (started by the redis_server fixture)",
+    "e2e": "end-to-end: bot, workers, Redis, Docker and fake Slack together",
+    "slow": "takes more than a few seconds",
+}
+
+# Fixtures that imply a marker, so `-m "not docker"` selects without tests repeating themselves.
+_FIXTURE_MARKERS = {
+    "docker_engine": "docker",
+    "test_image": "docker",
+    "docker_cleanup": "docker",
+    "docker_registry": "docker",
+    "redis_server": "redis",
+    "redis_url": "redis",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _FIXTURE_MARKERS.items():
+            if fixture in names:
+                item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.RedisServer]:
+    """A private redis-server on a free loopback port for the whole session."""
+    server = services.start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: services.RedisServer) -> Iterator[str]:
+    """URL of the session Redis, emptied (FLUSHDB) before and after the test."""
+    # A previous test may have killed Redis and failed before bringing it back.
+    if not redis_server.is_running():
+        redis_server.stop()
+        redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    yield redis_server.url
+    if not redis_server.is_running():
+        redis_server.stop()
+        redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[docker.DockerClient]:
+    """docker-py client of a running engine (started if needed) with the test image built."""
+    try:
+        services.ensure_dockerd()
+        services.remove_test_containers(services.TEST_IMAGE)  # leftovers of a crashed run
+        services.build_test_image(services.TEST_IMAGE)
+    except Exception as exc:  # turn any cause into one loud, readable failure
+        pytest.fail(f"Docker engine unavailable (tests need it, never skipped): {exc}", pytrace=False)
+    client = services.docker_client()
+    try:
+        yield client
+    finally:
+        client.close()
+        services.cleanup_docker(services.TEST_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_engine: docker.DockerClient) -> str:
+    """Tag of the busybox test image (label dockerverse.test=1, CMD /bin/sh)."""
+    return services.TEST_IMAGE
+
+
+@pytest.fixture
+def docker_cleanup(docker_engine: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    """Removes containers labelled dockerverse.test or made from the test image after the test."""
+    yield docker_engine
+    services.remove_test_containers(services.TEST_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def docker_registry(
+    docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[services.Registry]:
+    """A private plain-HTTP registry; push/pull `f"{docker_registry.url}/dockerverse-test/..."`."""
+    try:
+        registry = services.start_registry(tmp_path_factory.mktemp("registry"))
+    except services.ServiceError as exc:
+        pytest.fail(f"docker-registry unavailable: {exc}", pytrace=False)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A started fake Slack Web API server; pass `fake_slack.url` as base_url."""
+    with FakeSlack() as server:
+        yield server

@@ -1,0 +1,379 @@
+"""A real local HTTP server that plays the Slack Web API for the real slack_sdk clients.
+
+Point a client at it with ``WebClient(token="xoxb-test", base_url=fake.url)`` (or
+``AsyncWebClient``). Every request is recorded as a `Call`; answers are shaped like Slack's
+so that slack_sdk and slack_bolt parse them as usual. Faults (429 with Retry-After, 5xx,
+``ok: false``) and delays can be injected per API method.
+
+Extra endpoints besides ``<url><api.method>``:
+- ``<url>upload/<file_id>``: the upload URL handed out by files.getUploadURLExternal,
+  recorded as method ``"upload"`` and stored in `FakeSlack.uploads`.
+- ``<url>response/<name>``: a stand-in for a slash command's response_url (see
+  `FakeSlack.response_url`), recorded as method ``"response_url"``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+Params = dict[str, Any]
+Responder = Callable[["Call"], dict[str, Any]]
+
+BOT_IDENTITY: dict[str, Any] = {
+    "url": "https://example.slack.com/",
+    "team": "Example",
+    "user": "dockerverse",
+    "team_id": "T061EG9R6",
+    "user_id": "U0LAN0Z89",
+    "bot_id": "B0LAN0Z89",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the server saw it. Header names are lower-cased.
+
+    ``params`` merges the query string and the body (JSON, form-encoded or multipart);
+    values are kept as sent, so form-encoded ``blocks`` stays a JSON string while a JSON
+    body keeps lists. ``status`` is the HTTP status the server answered (faults included).
+    """
+
+    method: str
+    params: Params
+    headers: dict[str, str]
+    status: int = 200
+    body: bytes = field(default=b"", repr=False)
+    at: float = field(default_factory=time.monotonic, repr=False)
+    # What the server answered (filled in after the call is recorded; e.g. the ts it gave a post).
+    response: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:]
+        tok = self.params.get("token")
+        return str(tok) if tok else None
+
+    def json_param(self, name: str) -> Any:
+        """A param that form-encoded clients send as a JSON string (blocks, view, files)."""
+        value = self.params.get(name)
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: int
+    error: str
+    remaining: int
+
+
+def _parse_body(content_type: str, body: bytes) -> Params:
+    ctype = content_type.split(";")[0].strip().lower()
+    if not body:
+        return {}
+    if ctype == "application/json":
+        parsed = json.loads(body)
+        return parsed if isinstance(parsed, dict) else {"_json": parsed}
+    if ctype == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(body.decode(), keep_blank_values=True))
+    if ctype == "multipart/form-data":
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        out: Params = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            raw = part.get_payload(decode=True)
+            payload = raw if isinstance(raw, bytes) else b""
+            # Files stay bytes; plain fields become text like in the other encodings.
+            out[str(name)] = payload if part.get_filename() else payload.decode()
+        return out
+    return {}
+
+
+class FakeSlack:
+    """Threaded fake of slack.com/api on 127.0.0.1; use as a context manager or start()/stop()."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_token: bool = True) -> None:
+        self.require_token = require_token
+        # RLock: an override passed to set_response may itself call calls() / uploads.
+        self._cond = threading.Condition(threading.RLock())
+        self._calls: list[Call] = []
+        self._uploads: dict[str, bytes] = {}
+        self._faults: dict[str, list[_Fault]] = {}
+        self._delays: dict[str, float] = {}
+        self._responders: dict[str, Responder] = {}
+        self._seq = itertools.count(1)  # ts / ids stay unique across reset()
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> FakeSlack:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, name="fakeslack", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- control
+    def fail_next(
+        self, method: str, status: int = 429, retry_after: int = 1, times: int = 1, error: str | None = None
+    ) -> None:
+        """Fail the next `times` calls of `method`: 429 + Retry-After, 5xx, or 200 ok=false."""
+        default = "ratelimited" if status == 429 else ("internal_error" if status >= 500 else "fatal_error")
+        with self._cond:
+            self._faults.setdefault(method, []).append(_Fault(status, retry_after, error or default, times))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every later call of `method` after `seconds` (0 removes the delay)."""
+        with self._cond:
+            if seconds > 0:
+                self._delays[method] = seconds
+            else:
+                self._delays.pop(method, None)
+
+    def set_response(self, method: str, response: dict[str, Any] | Responder | None) -> None:
+        """Override the answer for `method` (a dict, or a function of the Call); None restores."""
+        with self._cond:
+            if response is None:
+                self._responders.pop(method, None)
+            elif callable(response):
+                self._responders[method] = response
+            else:
+                fixed = dict(response)
+                self._responders[method] = lambda _call: fixed
+
+    def reset(self) -> None:
+        """Forget recorded calls, uploads, faults, delays and overrides."""
+        with self._cond:
+            self._calls.clear()
+            self._uploads.clear()
+            self._faults.clear()
+            self._delays.clear()
+            self._responders.clear()
+
+    def response_url(self, name: str = "r1") -> str:
+        """A URL to hand out as a slash command's response_url; POSTs to it are recorded."""
+        return f"{self.url}response/{name}"
+
+    # ---------------------------------------------------------------- inspection
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    @property
+    def uploads(self) -> dict[str, bytes]:
+        """Bytes POSTed to upload URLs, by file id."""
+        with self._cond:
+            return dict(self._uploads)
+
+    def wait_for(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, count: int = 1, timeout: float = 10.0
+    ) -> list[Call]:
+        """Wait until `count` calls of `method` match `predicate`; return all that match."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self._calls if c.method == method and (predicate is None or predicate(c))]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    dump = "\n".join(f"  {c.status} {c.method} {c.params!r}" for c in self._calls)
+                    raise AssertionError(
+                        f"fakeslack: wanted {count} matching {method!r} call(s) within {timeout}s, "
+                        f"got {len(found)}. Recorded:\n{dump or '  (nothing)'}"
+                    )
+                self._cond.wait(min(left, 0.2))
+
+    # ---------------------------------------------------------------- answers
+    def _ts(self) -> str:
+        n = next(self._seq)
+        return f"{1700000000 + n // 1_000_000}.{n % 1_000_000:06d}"
+
+    def _answer(self, call: Call) -> dict[str, Any]:
+        p = call.params
+        m = call.method
+        if m in self._responders:
+            return self._responders[m](call)
+        if self.require_token and not call.token:
+            return {"ok": False, "error": "not_authed"}
+        if m == "auth.test":
+            return {"ok": True, **BOT_IDENTITY}
+        if m in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            if not p.get("channel"):
+                return {"ok": False, "error": "channel_not_found"}
+            if not (p.get("text") or p.get("blocks") or p.get("attachments")):
+                return {"ok": False, "error": "no_text"}
+        if m == "chat.postMessage":
+            ts = self._ts()
+            message = {
+                "type": "message",
+                "text": p.get("text", ""),
+                "ts": ts,
+                "user": BOT_IDENTITY["user_id"],
+                "bot_id": BOT_IDENTITY["bot_id"],
+            }
+            for key in ("blocks", "thread_ts", "attachments"):
+                if key in p:
+                    message[key] = call.json_param(key) if key != "thread_ts" else p[key]
+            return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+        if m == "chat.update":
+            ts = str(p.get("ts", ""))
+            return {
+                "ok": True,
+                "channel": p["channel"],
+                "ts": ts,
+                "text": p.get("text", ""),
+                "message": {"text": p.get("text", ""), "ts": ts},
+            }
+        if m == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self._ts()}
+        if m == "files.getUploadURLExternal":
+            file_id = f"F{next(self._seq):010d}"
+            return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+        if m == "files.completeUploadExternal":
+            files = call.json_param("files") or []
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title") or ""} for f in files]}
+        if m == "views.publish":
+            view = call.json_param("view") or {}
+            return {"ok": True, "view": {"id": f"V{next(self._seq):010d}", "team_id": BOT_IDENTITY["team_id"], **view}}
+        if m == "conversations.info":
+            cid = p.get("channel", "C0000000000")
+            return {
+                "ok": True,
+                "channel": {"id": cid, "name": f"chan-{cid}".lower(), "is_channel": True, "is_member": True},
+            }
+        if m == "users.info":
+            uid = p.get("user", "U0000000000")
+            return {
+                "ok": True,
+                "user": {
+                    "id": uid,
+                    "name": f"user-{uid}".lower(),
+                    "real_name": f"User {uid}",
+                    "is_bot": False,
+                    "tz": "UTC",
+                    "profile": {"display_name": uid},
+                },
+            }
+        return {"ok": True}
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(req.path)
+        path = split.path.strip("/")
+        length = int(req.headers.get("Content-Length") or 0)
+        body = req.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        params: Params = dict(parse_qsl(split.query, keep_blank_values=True))
+        try:
+            params.update(_parse_body(headers.get("content-type", ""), body))
+        except (ValueError, UnicodeDecodeError) as exc:
+            params["_parse_error"] = repr(exc)
+
+        if path.startswith("upload/"):
+            method, file_id = "upload", path.split("/", 1)[1]
+            params = {"file_id": file_id, "length": len(body)}
+        elif path.startswith("response/"):
+            method = "response_url"
+            params["_name"] = path.split("/", 1)[1]
+        else:
+            method = path.removeprefix("api/")
+
+        with self._cond:
+            fault: _Fault | None = None
+            queue = self._faults.get(method)
+            if queue:
+                fault = queue[0]
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.pop(0)
+            wait = self._delays.get(method, 0.0)
+            status = fault.status if fault else 200
+            call = Call(method, params, headers, status, body)
+            self._calls.append(call)
+            if method == "upload" and not fault:
+                self._uploads[params["file_id"]] = body
+            self._cond.notify_all()
+
+        if wait:
+            time.sleep(wait)
+        extra: dict[str, str] = {}
+        if fault is not None:
+            payload: dict[str, Any] | str = {"ok": False, "error": fault.error}
+            if fault.status == 429:
+                extra["Retry-After"] = str(fault.retry_after)
+        elif method == "upload":
+            payload = f"OK - {len(body)}"
+        elif method == "response_url":
+            payload = "ok"
+        else:
+            try:
+                with self._cond:  # responders read shared state; keep them consistent
+                    payload = self._answer(call)
+            except Exception as exc:  # a broken override must show up in the test
+                status, payload = 500, {"ok": False, "error": f"fakeslack_error: {exc!r}"}
+        if isinstance(payload, dict):
+            call.response.update(payload)
+        self._send(req, status, payload, extra)
+
+    @staticmethod
+    def _send(req: BaseHTTPRequestHandler, status: int, payload: dict[str, Any] | str, extra: dict[str, str]) -> None:
+        is_json = isinstance(payload, dict)
+        data = (json.dumps(payload) if is_json else str(payload)).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/plain; charset=utf-8")
+        req.send_header("Content-Length", str(len(data)))
+        for key, value in extra.items():
+            req.send_header(key, value)
+        req.end_headers()
+        req.wfile.write(data)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                fake._handle(self)
+
+            do_GET = do_POST  # Slack accepts GET with a query string too
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep pytest output clean; every call is recorded instead
+
+        return Handler
+
+
+def start_fake_slack(**kwargs: Any) -> FakeSlack:
+    """Create and start a FakeSlack on a free loopback port."""
+    return FakeSlack(**kwargs).start()

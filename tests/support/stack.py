@@ -1,0 +1,140 @@
+"""The whole product on real ports: `dockerverse web` (uvicorn) and `dockerverse worker` as
+child processes, on a real Redis, a real dockerd and the fake Slack. Plus a Slack-signing client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from tests.support.services import free_port
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-token"
+API_TOKEN = "test-api-token-0123456789"
+JOB_KEY = "test-job-key-0123456789abcdef0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+
+POLICY = """
+roles:
+  admin: [U0ADMIN]
+  operator: [U0OPS, "channel:C0DEPLOY"]
+  viewer: ["*"]
+permissions:
+  viewer: [help, list, logs, images, inspect, hosts]
+  operator: [run, stop, start, restart, rm, pull]
+  admin: [rmi]
+images:
+  allow: ["dockerverse-test/*", "busybox"]
+limits:
+  default: {memory: 64m, cpus: 0.5, pids: 64}
+  max: {memory: 256m, cpus: 1.0, pids: 256}
+"""
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Stack:
+    """A running web + worker; ``env`` is what both processes were given."""
+
+    env: dict[str, str]
+    web_url: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, **extra: str) -> Stack:
+        policy = tmp / "policy.yaml"
+        policy.write_text(POLICY)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_url,
+            "DOCKERVERSE_API_TOKEN": API_TOKEN,
+            "DOCKERVERSE_JOB_KEY": JOB_KEY,
+            "DOCKERVERSE_CONFIG": str(policy),
+            "DOCKERVERSE_HOST_NAME": "local",
+            **extra,
+        }
+        port = free_port()
+        stack = cls(env, f"http://127.0.0.1:{port}")
+        for i in range(workers):
+            stack.spawn(tmp / f"worker{i}.log", "worker")
+        stack.spawn(tmp / "web.log", "web", "--port", str(port))
+        stack.wait_ready()
+        return stack
+
+    def spawn(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        out = log.open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=self.env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        self.logs.append(log)
+        return proc
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                resp = httpx.get(f"{self.web_url}/readyz", timeout=1)
+                if resp.status_code == 200:
+                    return
+                last = resp.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        raise AssertionError(f"stack not ready: {last}\n{self.dump_logs()}")
+
+    def dump_logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs
+                         if log.exists())
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    # --- playing Slack -------------------------------------------------------------------
+
+    def post_signed(self, body: bytes, content_type: str, headers: dict[str, str] | None = None,
+                    secret: str = SIGNING_SECRET, timeout: float = 5.0) -> httpx.Response:
+        ts = str(int(time.time()))
+        signed = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slack_signature(secret, ts, body),
+                  "Content-Type": content_type, **(headers or {})}
+        return httpx.post(f"{self.web_url}/slack/events", content=body, headers=signed, timeout=timeout)
+
+    def slash(self, text: str, user: str = "U0OPS", channel: str = "C0CHAN", **kw: Any) -> httpx.Response:
+        form = {"token": "x", "team_id": "T0001", "channel_id": channel, "channel_name": "test", "user_id": user,
+                "user_name": "tester", "command": "/docker", "text": text, "api_app_id": "A123456",
+                "response_url": "http://127.0.0.1:9/unused", "trigger_id": "1.2.3"}
+        return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded", **kw)
+
+    def event(self, event: dict[str, Any], event_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        body = {"token": "x", "team_id": "T061EG9R6", "api_app_id": "A0MDYCDME", "event": event,
+                "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
+                "authorizations": [{"team_id": "T061EG9R6", "user_id": "U0LAN0Z89", "is_bot": True}]}
+        return self.post_signed(json.dumps(body).encode(), "application/json", headers)

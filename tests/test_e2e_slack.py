@@ -1,0 +1,192 @@
+"""End to end through Slack: signed requests to uvicorn, a worker process, dockerd, the fake Slack."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.support.fakeslack import Call, FakeSlack
+from tests.support.services import RedisServer
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[FakeSlack]:
+    """One fake Slack for the module's stack."""
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server: RedisServer, slack_server: FakeSlack, docker_engine: docker.DockerClient,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Web + one worker on Redis database 1 (other tests flush database 0)."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    running = Stack.start(url, slack_server.url, tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
+    """The module's fake Slack with this test's calls only; test containers removed afterwards."""
+    slack_server.reset()
+    return slack_server
+
+
+def channel() -> str:
+    return "C" + uuid.uuid4().hex[:10].upper()
+
+
+def posts(slack: FakeSlack, chan: str, count: int = 1, timeout: float = 20.0) -> list[Call]:
+    return slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, count=count,
+                          timeout=timeout)
+
+
+def text_of(call: Call) -> str:
+    """The visible text of a post: its fallback text and every block's text."""
+    blocks: list[dict[str, Any]] = call.json_param("blocks") or []
+    parts = [str(call.params.get("text", ""))]
+    for block in blocks:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts += [e.get("text", "") for e in block.get("elements", [])]
+    return "\n".join(parts)
+
+
+def test_slash_list_is_acked_then_posted_in_the_channel(stack: Stack, slack: FakeSlack) -> None:
+    """/docker list is acknowledged at once (naming the job) and the worker posts the result in the channel."""
+    chan = channel()
+    resp = stack.slash("list --all", channel=chan, timeout=3.0)
+    assert resp.status_code == 200
+    ack = resp.json()
+    assert ack["response_type"] == "ephemeral" and "queued as job" in ack["text"]
+    [root] = posts(slack, chan)
+    assert root.token == "xoxb-test-token"
+    assert "thread_ts" not in root.params or root.params["thread_ts"] is None
+    shown = text_of(root)
+    assert "<@U0OPS>" in shown and "/docker list --all" in shown and "on `local`" in shown
+
+
+def test_run_logs_rm_through_slack(stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient,
+                                   test_image: str) -> None:
+    """run creates a labelled, limited container; logs tails it into the thread; rm removes it."""
+    chan, name = channel(), f"dvtest-{uuid.uuid4().hex[:8]}"
+    stack.slash(f"run {test_image} --name {name} -e GREETING=hi -- sh -c 'for i in 1 2 3; do echo line$i; done; "
+                "sleep 300'", channel=chan)
+    [started] = posts(slack, chan)
+    assert f"Started `{name}`" in text_of(started), text_of(started)
+    container = docker_cleanup.containers.get(name)
+    labels = container.labels
+    assert labels["dockerverse.managed-by"] == "dockerverse" and labels["dockerverse.creator"] == "U0OPS"
+    assert len(labels["dockerverse.job"]) == 32
+    host_config = container.attrs["HostConfig"]
+    assert (host_config["Memory"], host_config["NanoCpus"], host_config["PidsLimit"]) == (64 * 1024**2, 5 * 10**8, 64)
+
+    deadline = time.monotonic() + 10
+    while b"line3" not in container.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stack.slash(f"logs {name} --tail 2", channel=chan)
+    root, tail = posts(slack, chan, count=3)[1:]
+    assert "2 log lines" in text_of(root)
+    assert tail.params["thread_ts"] == root.response["ts"] and "line2\nline3" in tail.params["text"]
+
+    stack.slash(f"rm {name}", channel=chan)
+    refused = posts(slack, chan, count=4)[3]
+    assert "is running: stop it first" in text_of(refused) and "--force" in text_of(refused)
+    stack.slash(f"rm {name} --force", channel=chan)
+    removed = posts(slack, chan, count=5)[4]
+    assert f"Removed `{name}`" in text_of(removed)
+    with pytest.raises(docker.errors.NotFound):
+        docker_cleanup.containers.get(name)
+
+
+def test_help_and_unknown_command(stack: Stack, slack: FakeSlack) -> None:
+    """help is posted; an unknown command is refused in the ack with the closest command, and nothing runs."""
+    chan = channel()
+    resp = stack.slash("lsit", channel=chan)
+    assert "Did you mean `list`?" in resp.json()["text"]
+    stack.slash("help logs", channel=chan)
+    [post] = posts(slack, chan)
+    assert "logs NAME_OR_ID" in text_of(post) and "--grep PATTERN" in text_of(post)
+
+
+def test_viewer_cannot_run_or_remove(stack: Stack, slack: FakeSlack, test_image: str) -> None:
+    """A user with no operator role is refused in the ack, told which role grants it; nothing is queued."""
+    chan = channel()
+    resp = stack.slash(f"run {test_image}", user="U0NOBODY", channel=chan)
+    text = resp.json()["text"]
+    assert "Not allowed: `run`" in text and "roles.operator" in text
+    resp = stack.slash(f"run {test_image}", user="U0NOBODY", channel="C0DEPLOY")
+    assert "queued as job" in resp.json()["text"]  # everyone in the deploy channel is an operator
+    time.sleep(0.5)
+    assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]
+
+
+def test_bad_signature_is_refused(stack: Stack, slack: FakeSlack) -> None:
+    """A request not signed with the signing secret gets 401 and runs nothing."""
+    chan = channel()
+    resp = stack.slash("list", channel=chan, secret="wrong-secret")
+    assert resp.status_code == 401
+    time.sleep(0.5)
+    assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]
+
+
+def test_url_verification(stack: Stack) -> None:
+    """Slack's URL check gets its challenge back."""
+    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                       "type": "url_verification"}).encode()
+    resp = stack.post_signed(body, "application/json")
+    assert resp.status_code == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in resp.text
+
+
+def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, slack: FakeSlack) -> None:
+    """An @-mention's reply goes in the mention's thread; Slack's retry of the same event runs nothing more."""
+    chan = channel()
+    event = {"type": "app_mention", "user": "U0OPS", "text": "<@U0LAN0Z89> list \u2014all", "ts": "1515449522.000016",
+             "channel": chan, "event_ts": "1515449522.000016"}
+    event_id = "Ev" + uuid.uuid4().hex[:10]
+    assert stack.event(event, event_id).status_code == 200
+    assert stack.event(event, event_id, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}) \
+        .status_code == 200
+    [reply] = posts(slack, chan)
+    assert reply.params["thread_ts"] == "1515449522.000016"
+    assert "`list --all`" in text_of(reply) and "/docker" not in text_of(reply), text_of(reply)
+    time.sleep(1.0)
+    assert len([c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]) == 1
+
+
+def test_dm_reply_and_refusal_in_thread(stack: Stack, slack: FakeSlack) -> None:
+    """A DM is answered in its thread; a bad command there is explained in the same thread."""
+    chan = "D" + uuid.uuid4().hex[:10].upper()
+    stack.event({"type": "message", "channel": chan, "user": "U0OPS", "text": "images", "ts": "1355517523.000005",
+                 "channel_type": "im"}, "Ev" + uuid.uuid4().hex[:10])
+    [reply] = posts(slack, chan)
+    assert reply.params["thread_ts"] == "1355517523.000005" and "image" in text_of(reply)
+    stack.event({"type": "message", "channel": chan, "user": "U0OPS", "text": "rm", "ts": "1355517524.000001",
+                 "channel_type": "im"}, "Ev" + uuid.uuid4().hex[:10])
+    refusal = posts(slack, chan, count=2)[1]
+    assert refusal.params["thread_ts"] == "1355517524.000001" and "`rm` needs NAME_OR_ID" in refusal.params["text"]
+
+
+def test_slack_not_configured_answers_503(redis_server: RedisServer, slack_server: FakeSlack,
+                                          docker_engine: docker.DockerClient, tmp_path: Path) -> None:
+    """Without Slack credentials /slack/events answers 503 naming what to set; health still answers."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/2"
+    bare = Stack.start(url, slack_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET="")
+    try:
+        resp = bare.slash("list")
+        assert resp.status_code == 503 and "SLACK_BOT_TOKEN" in resp.json()["error"]
+        assert httpx.get(f"{bare.web_url}/healthz").json() == {"ok": True}
+    finally:
+        bare.stop()

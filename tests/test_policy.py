@@ -1,0 +1,100 @@
+"""Roles, inherited permissions, the image allow-list and forced limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import commands as c
+from bot.errors import DockerverseError, PolicyError
+from bot.grammar import parse
+from bot.policy import Actor, Policy, load_policy, normalize_image
+
+POLICY = """
+roles:
+  admin: [U0ADMIN]
+  operator: [U0OPS, "channel:C0DEPLOY"]
+  viewer: ["*"]
+permissions:
+  viewer: [help, list, logs, images, inspect, hosts]
+  operator: [run, stop, start, restart, rm, pull]
+  admin: [rmi]
+images:
+  allow: ["busybox", "nginx:*", "ghcr.io/acme/*"]
+limits:
+  default: {memory: 128m, cpus: 0.5, pids: 64}
+  max: {memory: 1g, cpus: 1.0, pids: 512}
+"""
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Policy:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    return load_policy(str(path))
+
+
+def slack(user: str, channel: str = "C0RANDOM") -> Actor:
+    return Actor(user, "slash", channel)
+
+
+def test_defaults_let_everyone_read_and_nobody_mutate() -> None:
+    """With no policy file every Slack user is a viewer; the console is admin."""
+    policy = Policy()
+    assert policy.authorize(slack("U1"), parse("list")) == c.ListContainers()
+    with pytest.raises(PolicyError, match="needs role `operator`"):
+        policy.authorize(slack("U1"), parse("rm web"))
+    assert policy.role_of(Actor("shell:me", "shell")) == "admin"
+
+
+def test_viewer_cannot_remove_containers(policy: Policy) -> None:
+    """A viewer is refused rm, and told which role grants it and where."""
+    with pytest.raises(PolicyError) as info:
+        policy.authorize(slack("U0SOMEONE"), parse("rm web"))
+    assert "you (<@U0SOMEONE>) have role `viewer`" in info.value.message
+    assert "roles.operator" in info.value.message and "policy file" in info.value.message
+
+
+def test_roles_inherit_upward_and_channels_grant(policy: Policy) -> None:
+    """Operators also read; admins also run; a deploy channel makes everyone in it an operator."""
+    assert policy.authorize(slack("U0OPS"), parse("logs web")) == c.Logs(target="web")
+    assert policy.authorize(slack("U0ADMIN"), parse("rm web")) == c.Remove(target="web")
+    assert policy.authorize(slack("U0ANY", "C0DEPLOY"), parse("stop web")).permission == "stop"
+    with pytest.raises(PolicyError):
+        policy.authorize(slack("U0OPS"), parse("rmi busybox"))
+
+
+def test_limits_are_always_set_and_capped(policy: Policy) -> None:
+    """run gets default limits; asking above the cap is refused naming the cap."""
+    run = policy.authorize(slack("U0OPS"), parse("run busybox"))
+    assert isinstance(run, c.Run)
+    assert (run.memory, run.cpus, run.pids) == (128 * 1024**2, 0.5, 64)
+    with pytest.raises(PolicyError, match="above the cap of 1g"):
+        policy.authorize(slack("U0OPS"), parse("run busybox --memory 2g"))
+    with pytest.raises(PolicyError, match="above the cap of 1"):
+        policy.authorize(slack("U0OPS"), parse("run busybox --cpus 1.5"))
+
+
+def test_image_allow_list_matches_normalized_references(policy: Policy) -> None:
+    """busybox and docker.io/library/busybox:latest are one image; others are refused before any pull."""
+    assert normalize_image("busybox") == "docker.io/library/busybox:latest"
+    assert normalize_image("ghcr.io/acme/app:1") == "ghcr.io/acme/app:1"
+    ops = slack("U0OPS")
+    policy.authorize(ops, parse("run docker.io/library/busybox:latest"))
+    policy.authorize(ops, parse("run nginx:1.27"))
+    policy.authorize(ops, parse("pull ghcr.io/acme/app:main"))
+    with pytest.raises(PolicyError, match="not on the allow-list"):
+        policy.authorize(ops, parse("run redis"))
+    with pytest.raises(PolicyError, match="not on the allow-list"):
+        policy.authorize(ops, parse("pull ghcr.io/other/app"))
+
+
+def test_bad_policy_file_fails_loudly(tmp_path: Path) -> None:
+    """A policy file that cannot be read or is malformed stops the process with the reason."""
+    with pytest.raises(DockerverseError, match="Cannot read the policy file"):
+        load_policy(str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("roles:\n  wizard: [U1]\n")
+    with pytest.raises(DockerverseError, match="wizard"):
+        load_policy(str(bad))
