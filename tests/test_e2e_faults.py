@@ -52,8 +52,9 @@ def test_slack_rate_limit_is_waited_out_and_the_reply_arrives_once(
         chan = "C" + uuid.uuid4().hex[:8].upper()
         started = time.monotonic()
         stack.slash("help", channel=chan)
-        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan and c.status == 200,
-                            timeout=20)
+        fake_slack.wait_for(
+            "chat.postMessage", lambda c: c.params.get("channel") == chan and c.status == 200, timeout=20
+        )
         assert time.monotonic() - started >= 1.0  # Retry-After honoured
         attempts = [c.status for c in fake_slack.calls("chat.postMessage") if c.params.get("channel") == chan]
         assert attempts == [429, 200]

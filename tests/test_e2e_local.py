@@ -23,17 +23,26 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**env, "DOCKERVERSE_STATE_DIR": str(tmp_path / "state")}
 
 
-def _shell(env: dict[str, str], cwd: Path, *commands: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _shell(
+    env: dict[str, str], cwd: Path, *commands: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, "-m", "bot.cli", "shell"] + [a for c in commands for a in ("-c", c)]
     return subprocess.run(args, env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
 
 
-def test_up_then_shell_runs_commands_with_embedded_redis(docker_cleanup: docker.DockerClient, test_image: str,
-                                                         tmp_path: Path) -> None:
+def test_up_then_shell_runs_commands_with_embedded_redis(
+    docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+) -> None:
     """`up` starts web, worker and an embedded Redis; `shell` runs commands on it; Ctrl-C stops everything."""
     env, port = _env(tmp_path), free_port()
-    up = subprocess.Popen([sys.executable, "-m", "bot.cli", "up", "--port", str(port)], env=env, cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "up", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         banner = []
         assert up.stdout is not None
@@ -47,8 +56,9 @@ def test_up_then_shell_runs_commands_with_embedded_redis(docker_cleanup: docker.
         assert f"http://127.0.0.1:{port}" in text and "embedded at unix://" in text, text
 
         name = f"dvtest-{uuid.uuid4().hex[:8]}"
-        result = _shell(env, tmp_path, f"run {test_image} --name {name} -- sh -c 'echo ready; sleep 300'",
-                        f"list {name}")
+        result = _shell(
+            env, tmp_path, f"run {test_image} --name {name} -- sh -c 'echo ready; sleep 300'", f"list {name}"
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"✅ Started {name}" in result.stdout and "1 running container matching" in result.stdout
         assert docker_cleanup.containers.get(name).labels["dockerverse.creator"].startswith("shell:")

@@ -28,8 +28,12 @@ def slack_server() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server: RedisServer, slack_server: FakeSlack, docker_engine: docker.DockerClient,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    redis_server: RedisServer,
+    slack_server: FakeSlack,
+    docker_engine: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     """Web + one worker on Redis database 1 (other tests flush database 0)."""
     url = redis_server.url.rsplit("/", 1)[0] + "/1"
     running = Stack.start(url, slack_server.url, tmp_path_factory.mktemp("stack"))
@@ -49,8 +53,7 @@ def channel() -> str:
 
 
 def posts(slack: FakeSlack, chan: str, count: int = 1, timeout: float = 20.0) -> list[Call]:
-    return slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, count=count,
-                          timeout=timeout)
+    return slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, count=count, timeout=timeout)
 
 
 def text_of(call: Call) -> str:
@@ -78,12 +81,15 @@ def test_slash_list_is_acked_then_posted_in_the_channel(stack: Stack, slack: Fak
     assert "<@U0OPS>" in shown and "/docker list --all" in shown and "on `local`" in shown
 
 
-def test_run_logs_rm_through_slack(stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient,
-                                   test_image: str) -> None:
+def test_run_logs_rm_through_slack(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
     """run creates a labelled, limited container; logs tails it into the thread; rm removes it."""
     chan, name = channel(), f"dvtest-{uuid.uuid4().hex[:8]}"
-    stack.slash(f"run {test_image} --name {name} -e GREETING=hi -- sh -c 'for i in 1 2 3; do echo line$i; done; "
-                "sleep 300'", channel=chan)
+    stack.slash(
+        f"run {test_image} --name {name} -e GREETING=hi -- sh -c 'for i in 1 2 3; do echo line$i; done; sleep 300'",
+        channel=chan,
+    )
     [started] = posts(slack, chan)
     assert f"Started `{name}`" in text_of(started), text_of(started)
     container = docker_cleanup.containers.get(name)
@@ -144,8 +150,9 @@ def test_bad_signature_is_refused(stack: Stack, slack: FakeSlack) -> None:
 
 def test_url_verification(stack: Stack) -> None:
     """Slack's URL check gets its challenge back."""
-    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-                       "type": "url_verification"}).encode()
+    body = json.dumps(
+        {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    ).encode()
     resp = stack.post_signed(body, "application/json")
     assert resp.status_code == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in resp.text
 
@@ -153,12 +160,20 @@ def test_url_verification(stack: Stack) -> None:
 def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, slack: FakeSlack) -> None:
     """An @-mention's reply goes in the mention's thread; Slack's retry of the same event runs nothing more."""
     chan = channel()
-    event = {"type": "app_mention", "user": "U0OPS", "text": "<@U0LAN0Z89> list \u2014all", "ts": "1515449522.000016",
-             "channel": chan, "event_ts": "1515449522.000016"}
+    event = {
+        "type": "app_mention",
+        "user": "U0OPS",
+        "text": "<@U0LAN0Z89> list \u2014all",
+        "ts": "1515449522.000016",
+        "channel": chan,
+        "event_ts": "1515449522.000016",
+    }
     event_id = "Ev" + uuid.uuid4().hex[:10]
     assert stack.event(event, event_id).status_code == 200
-    assert stack.event(event, event_id, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}) \
-        .status_code == 200
+    assert (
+        stack.event(event, event_id, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status_code
+        == 200
+    )
     [reply] = posts(slack, chan)
     assert reply.params["thread_ts"] == "1515449522.000016"
     assert "`list --all`" in text_of(reply) and "/docker" not in text_of(reply), text_of(reply)
@@ -169,18 +184,37 @@ def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, sl
 def test_dm_reply_and_refusal_in_thread(stack: Stack, slack: FakeSlack) -> None:
     """A DM is answered in its thread; a bad command there is explained in the same thread."""
     chan = "D" + uuid.uuid4().hex[:10].upper()
-    stack.event({"type": "message", "channel": chan, "user": "U0OPS", "text": "images", "ts": "1355517523.000005",
-                 "channel_type": "im"}, "Ev" + uuid.uuid4().hex[:10])
+    stack.event(
+        {
+            "type": "message",
+            "channel": chan,
+            "user": "U0OPS",
+            "text": "images",
+            "ts": "1355517523.000005",
+            "channel_type": "im",
+        },
+        "Ev" + uuid.uuid4().hex[:10],
+    )
     [reply] = posts(slack, chan)
     assert reply.params["thread_ts"] == "1355517523.000005" and "image" in text_of(reply)
-    stack.event({"type": "message", "channel": chan, "user": "U0OPS", "text": "rm", "ts": "1355517524.000001",
-                 "channel_type": "im"}, "Ev" + uuid.uuid4().hex[:10])
+    stack.event(
+        {
+            "type": "message",
+            "channel": chan,
+            "user": "U0OPS",
+            "text": "rm",
+            "ts": "1355517524.000001",
+            "channel_type": "im",
+        },
+        "Ev" + uuid.uuid4().hex[:10],
+    )
     refusal = posts(slack, chan, count=2)[1]
     assert refusal.params["thread_ts"] == "1355517524.000001" and "`rm` needs NAME_OR_ID" in refusal.params["text"]
 
 
-def test_slack_not_configured_answers_503(redis_server: RedisServer, slack_server: FakeSlack,
-                                          docker_engine: docker.DockerClient, tmp_path: Path) -> None:
+def test_slack_not_configured_answers_503(
+    redis_server: RedisServer, slack_server: FakeSlack, docker_engine: docker.DockerClient, tmp_path: Path
+) -> None:
     """Without Slack credentials /slack/events answers 503 naming what to set; health still answers."""
     url = redis_server.url.rsplit("/", 1)[0] + "/2"
     bare = Stack.start(url, slack_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET="")
@@ -190,3 +224,13 @@ def test_slack_not_configured_answers_503(redis_server: RedisServer, slack_serve
         assert httpx.get(f"{bare.web_url}/healthz").json() == {"ok": True}
     finally:
         bare.stop()
+
+
+def test_replayed_slack_example_is_refused(stack: Stack, slack: FakeSlack) -> None:
+    """Slack's published example, correctly signed but years old, is refused as a replay (401)."""
+    from tests.test_slack_signature import BODY, SIGNATURE, TIMESTAMP
+
+    resp = httpx.post(f"{stack.web_url}/slack/events", content=BODY.encode(),
+                      headers={"X-Slack-Request-Timestamp": TIMESTAMP, "X-Slack-Signature": SIGNATURE,
+                               "Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 401

@@ -25,11 +25,19 @@ def test_list_aliases(word: str) -> None:
 
 def test_run_with_every_option() -> None:
     """run takes name, repeatable ports and env, limits and a command after --."""
-    cmd = parse('run busybox --name job -p 8080:80 -p 5353:53/udp -e A=1 -e "B=two words" --memory 64m '
-                '--cpus 0.5 -- sh -c "echo hi"')
-    assert cmd == c.Run(image="busybox", name="job", ports=(PortMapping(8080, 80), PortMapping(5353, 53, "udp")),
-                        env=(("A", "1"), ("B", "two words")), memory=64 * 1024**2, cpus=0.5,
-                        command=("sh", "-c", "echo hi"))
+    cmd = parse(
+        'run busybox --name job -p 8080:80 -p 5353:53/udp -e A=1 -e "B=two words" --memory 64m '
+        '--cpus 0.5 -- sh -c "echo hi"'
+    )
+    assert cmd == c.Run(
+        image="busybox",
+        name="job",
+        ports=(PortMapping(8080, 80), PortMapping(5353, 53, "udp")),
+        env=(("A", "1"), ("B", "two words")),
+        memory=64 * 1024**2,
+        cpus=0.5,
+        command=("sh", "-c", "echo hi"),
+    )
 
 
 def test_attached_short_option_value() -> None:
@@ -40,7 +48,8 @@ def test_attached_short_option_value() -> None:
 def test_logs_options() -> None:
     """logs takes --tail, --since as a duration and --grep."""
     assert parse("logs web --tail 20 --since 10m --grep error") == c.Logs(
-        target="web", tail=20, since=600.0, grep="error")
+        target="web", tail=20, since=600.0, grep="error"
+    )
 
 
 def test_rm_force_and_lifecycle() -> None:
@@ -117,8 +126,31 @@ def test_any_text_parses_or_explains(text: str) -> None:
         assert c.from_json(c.to_json(cmd)) == cmd
 
 
-_words = st.sampled_from(["list", "run", "rm", "logs", "stop", "images", "--all", "-a", "--tail", "5", "-p",
-                          "8080:80", "-e", "A=b", "--", "--name", "web", "--force", "busybox", "'x y'", "—all"])
+_words = st.sampled_from(
+    [
+        "list",
+        "run",
+        "rm",
+        "logs",
+        "stop",
+        "images",
+        "--all",
+        "-a",
+        "--tail",
+        "5",
+        "-p",
+        "8080:80",
+        "-e",
+        "A=b",
+        "--",
+        "--name",
+        "web",
+        "--force",
+        "busybox",
+        "'x y'",
+        "—all",
+    ]
+)
 
 
 @given(st.lists(_words, max_size=12).map(" ".join))

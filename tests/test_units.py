@@ -15,8 +15,9 @@ from bot.units import (
 )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("1h30m", 5400),
-                                               ("2d", 172800), ("500ms", 0.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5)]
+)
 def test_durations(text: str, seconds: float) -> None:
     """Durations read like Docker's --since."""
     assert parse_duration(text) == seconds
@@ -45,8 +46,17 @@ def test_ports() -> None:
         parse_port("0:80")
 
 
-@pytest.mark.parametrize("ref", ["busybox", "nginx:1.27", "ghcr.io/org/app:main", "localhost:5000/x/y:1",
-                                 "127.0.0.1:5000/busybox", "library/redis@sha256:" + "a" * 64])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "busybox",
+        "nginx:1.27",
+        "ghcr.io/org/app:main",
+        "localhost:5000/x/y:1",
+        "127.0.0.1:5000/busybox",
+        "library/redis@sha256:" + "a" * 64,
+    ],
+)
 def test_image_refs(ref: str) -> None:
     """Real image references are accepted as written."""
     assert check_image(ref) == ref

@@ -83,8 +83,9 @@ class Stack:
 
     def spawn(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
         out = log.open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=self.env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args], env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
         self.procs.append(proc)
         self.logs.append(log)
         return proc
@@ -104,8 +105,9 @@ class Stack:
         raise AssertionError(f"stack not ready: {last}\n{self.dump_logs()}")
 
     def dump_logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs
-                         if log.exists())
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs if log.exists()
+        )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -120,21 +122,48 @@ class Stack:
 
     # --- playing Slack -------------------------------------------------------------------
 
-    def post_signed(self, body: bytes, content_type: str, headers: dict[str, str] | None = None,
-                    secret: str = SIGNING_SECRET, timeout: float = 5.0) -> httpx.Response:
+    def post_signed(
+        self,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        secret: str = SIGNING_SECRET,
+        timeout: float = 5.0,
+    ) -> httpx.Response:
         ts = str(int(time.time()))
-        signed = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slack_signature(secret, ts, body),
-                  "Content-Type": content_type, **(headers or {})}
+        signed = {
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": slack_signature(secret, ts, body),
+            "Content-Type": content_type,
+            **(headers or {}),
+        }
         return httpx.post(f"{self.web_url}/slack/events", content=body, headers=signed, timeout=timeout)
 
     def slash(self, text: str, user: str = "U0OPS", channel: str = "C0CHAN", **kw: Any) -> httpx.Response:
-        form = {"token": "x", "team_id": "T0001", "channel_id": channel, "channel_name": "test", "user_id": user,
-                "user_name": "tester", "command": "/docker", "text": text, "api_app_id": "A123456",
-                "response_url": "http://127.0.0.1:9/unused", "trigger_id": "1.2.3"}
+        form = {
+            "token": "x",
+            "team_id": "T0001",
+            "channel_id": channel,
+            "channel_name": "test",
+            "user_id": user,
+            "user_name": "tester",
+            "command": "/docker",
+            "text": text,
+            "api_app_id": "A123456",
+            "response_url": "http://127.0.0.1:9/unused",
+            "trigger_id": "1.2.3",
+        }
         return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded", **kw)
 
     def event(self, event: dict[str, Any], event_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        body = {"token": "x", "team_id": "T061EG9R6", "api_app_id": "A0MDYCDME", "event": event,
-                "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
-                "authorizations": [{"team_id": "T061EG9R6", "user_id": "U0LAN0Z89", "is_bot": True}]}
+        body = {
+            "token": "x",
+            "team_id": "T061EG9R6",
+            "api_app_id": "A0MDYCDME",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": "T061EG9R6", "user_id": "U0LAN0Z89", "is_bot": True}],
+        }
         return self.post_signed(json.dumps(body).encode(), "application/json", headers)

@@ -1,0 +1,49 @@
+"""Third-party libraries stay at their edge: the architecture, checked on the imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# library -> the only modules that may import it
+EDGES = {
+    "docker": {"workers/gateway.py"},
+    "slack_bolt": {"bot/slack_app.py"},
+    "slack_sdk": {"bot/slack_app.py", "workers/reply.py"},
+    "rq": {"bot/dispatch.py", "workers/main.py", "workers/tasks.py", "workers/signed_job.py"},
+    "redis": {"bot/dispatch.py", "workers/main.py"},
+}
+PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+SOURCES = sorted(str(p.relative_to(ROOT)) for d in ("bot", "workers") for p in (ROOT / d).glob("*.py"))
+
+
+@pytest.mark.parametrize("module", SOURCES)
+def test_libraries_stay_at_their_edge(module: str) -> None:
+    """docker only in the gateway, bolt only in the Slack adapter, rq/redis only in dispatch and workers."""
+    found = imports(ROOT / module)
+    for library, allowed in EDGES.items():
+        assert library not in found or module in allowed, f"{module} imports {library}"
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_modules_do_no_io(module: str) -> None:
+    """The grammar, commands, policy rules, job payloads and rendering import no I/O library."""
+    io_libs = {"docker", "slack_bolt", "slack_sdk", "rq", "redis", "starlette", "httpx", "requests", "socket"}
+    assert not imports(ROOT / module) & io_libs
