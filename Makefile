@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test up
+.PHONY: install test up bench
 
 install:
 	bash scripts/install-system-deps.sh
@@ -18,5 +18,11 @@ install:
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with status $$rc" >&2; exit $$rc; }
 
+# One machine, one command: web + worker + embedded Redis on the local Docker (started if needed).
 up: install
+	bash scripts/ensure-dockerd.sh
 	$(VENV)/bin/dockerverse up
+
+# Benchmarks against real components; numbers go to docs/ and the README.
+bench: install
+	$(VENV)/bin/python -m bench.pipeline

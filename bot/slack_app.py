@@ -7,6 +7,7 @@ refused, well within Slack's 3 s; mentions and DMs are answered in their thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -46,7 +47,13 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret,
         client=AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url),
+        # Run listeners before answering: our listeners only queue a job (about 2 ms), and bolt's
+        # other mode polls for ack() every 10 ms, which would be most of a slash command's latency.
+        process_before_response=True,
     )
+    # Replies posted from the web (refusals in a thread) run in the background so the event's
+    # 200 never waits on Slack's Web API; the set keeps the tasks referenced until they finish.
+    background: set[asyncio.Task[Any]] = set()
 
     async def submit(text: str, actor: Actor, reply: ReplyTo, dedupe: str | None = None) -> Submitted:
         # rq and redis-py are synchronous: keep them off the event loop.
@@ -75,7 +82,9 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
                 dedupe,
             )
         except DockerverseError as exc:
-            await say(text=f"❌ {exc.message}", thread_ts=thread_ts)
+            task = asyncio.create_task(say(text=f"❌ {exc.message}", thread_ts=thread_ts))
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], body: dict[str, Any], say: AsyncSay) -> None:

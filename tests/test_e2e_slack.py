@@ -230,7 +230,13 @@ def test_replayed_slack_example_is_refused(stack: Stack, slack: FakeSlack) -> No
     """Slack's published example, correctly signed but years old, is refused as a replay (401)."""
     from tests.test_slack_signature import BODY, SIGNATURE, TIMESTAMP
 
-    resp = httpx.post(f"{stack.web_url}/slack/events", content=BODY.encode(),
-                      headers={"X-Slack-Request-Timestamp": TIMESTAMP, "X-Slack-Signature": SIGNATURE,
-                               "Content-Type": "application/x-www-form-urlencoded"})
+    resp = httpx.post(
+        f"{stack.web_url}/slack/events",
+        content=BODY.encode(),
+        headers={
+            "X-Slack-Request-Timestamp": TIMESTAMP,
+            "X-Slack-Signature": SIGNATURE,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     assert resp.status_code == 401

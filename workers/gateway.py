@@ -6,6 +6,7 @@ away the next call reconnects, so a restarted Docker needs no worker restart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,6 +77,18 @@ def _row(raw: dict[str, Any]) -> ContainerRow:
     )
 
 
+def split_reference(ref: str) -> tuple[str, str]:
+    """`nginx:1.27` -> (nginx, 1.27); `host:5000/app` -> (host:5000/app, latest); a digest is kept whole."""
+    if "@" in ref:
+        repo, digest = ref.split("@", 1)
+        return repo, digest
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, _, tag = ref.rpartition(":")
+        return repo, tag
+    return ref, "latest"
+
+
 class DockerGateway:
     def __init__(self, host_name: str, factory: Callable[[], docker.DockerClient] | None = None) -> None:
         self.host_name = host_name
@@ -98,6 +111,11 @@ class DockerGateway:
             raise NotFound(self._not_found(what, target, exc)) from None
         except docker.errors.APIError as exc:
             raise DockerFailure(f"Docker on `{self.host_name}` refused `{what}`: {exc.explanation or exc}") from None
+        except requests.exceptions.Timeout:
+            raise DockerUnavailable(
+                f"Docker on host `{self.host_name}` did not answer `{what}` in time; it may be overloaded. "
+                "Check `docker info` on that host, then try again."
+            ) from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             self._client = None  # reconnect on the next call
             raise DockerUnavailable(
@@ -154,7 +172,8 @@ class DockerGateway:
             try:
                 container.start()
             except docker.errors.APIError:
-                container.remove(force=True)
+                with contextlib.suppress(docker.errors.APIError):  # keep the start error, the one that matters
+                    container.remove(force=True)
                 raise
         return self.container(container.id)
 
@@ -211,7 +230,7 @@ class DockerGateway:
             return list(self.client.api.remove_image(ref))
 
     def pull(self, ref: str) -> str:
-        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        repo, tag = split_reference(ref)
         with self._errors("pull", ref):
             image = self.client.images.pull(repo, tag=tag)
         digests = image.attrs.get("RepoDigests") or [image.id]

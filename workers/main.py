@@ -19,6 +19,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 
 from bot.dispatch import connect, queue_name
+from bot.errors import DockerverseError
 from bot.settings import Settings
 from workers import tasks
 from workers.render import Outcome
@@ -89,4 +90,8 @@ def build_worker(settings: Settings, host: str, **kwargs: Any) -> SimpleWorker:
 def run_worker(settings: Settings, host: str, burst: bool = False) -> None:
     worker = build_worker(settings, host)
     log.info("worker %s serving Docker host %r on queue %s", worker.name, host, queue_name(host))
+    try:
+        tasks.runtime().gateway.ping()
+    except DockerverseError as exc:  # keep serving: each job reports it, and the gateway reconnects
+        log.warning("%s", exc.message)
     worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)

@@ -1,0 +1,174 @@
+"""Handlers with the real gateway: long output stays within Slack's limits and says how to see the rest."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+
+from bot import commands as c
+from bot.jobs import Payload, ReplyTo, new_payload
+from bot.policy import Actor
+from tests.support.fakeslack import FakeSlack
+from tests.support.services import TEST_LABEL
+from workers import handlers
+from workers.gateway import DockerGateway
+from workers.render import MAX_THREAD_CHUNKS, SECTION_LIMIT, Outcome
+from workers.reply import SlackReplier
+
+MB = 1024**2
+MORE = re.compile(r"… (\d+) more lines? not shown")
+
+
+def _payload(command: c.Command, text: str, channel: str | None = None) -> Payload:
+    return new_payload(uuid.uuid4().hex, text, command, Actor("shell:t", "shell"), ReplyTo(channel), "local")
+
+
+def _run_to_exit(gw: DockerGateway, image: str, name: str, script: str, timeout: float = 30.0) -> None:
+    """Run `sh -c script` in a test container and wait until it has exited."""
+    cmd = c.Run(image=image, name=name, memory=64 * MB, cpus=1.0, pids=64, command=("sh", "-c", script))
+    gw.run(cmd, {TEST_LABEL: "1"})
+    deadline = time.monotonic() + timeout
+    while gw.container(name).state != "exited":
+        assert time.monotonic() < deadline, f"{name} did not exit within {timeout}s"
+        time.sleep(0.05)
+
+
+def _code_lines(block: str) -> list[str]:
+    """The lines inside the ``` fences of one rendered block."""
+    body = block.split("```\n", 1)[1].split("\n```", 1)[0]
+    return body.split("\n")
+
+
+@pytest.fixture
+def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
+    """A gateway on the test engine; every test container is removed afterwards."""
+    clients: list[docker.DockerClient] = []
+
+    def factory() -> docker.DockerClient:
+        clients.append(docker.from_env(timeout=60))
+        return clients[-1]
+
+    yield DockerGateway("local", factory)
+    for client in clients:
+        client.close()
+
+
+def test_list_of_many_long_named_containers_fits_one_section(
+    gw: DockerGateway, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """list --all of 60 long-named containers is cut at a line to under 3,000 chars, with a 'more lines' note."""
+    prefix = f"dvtest-list-{uuid.uuid4().hex[:8]}-"
+    names = [f"{prefix}{'long-container-name-' * 4}{i:02d}" for i in range(60)]
+
+    def create(name: str) -> None:
+        docker_cleanup.containers.create(test_image, name=name, labels={TEST_LABEL: "1"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(create, names))
+    command = c.ListContainers(all=True, filter=prefix)
+
+    outcome = handlers.list_containers(gw, command, _payload(command, f"list --all {prefix}"))
+
+    assert outcome.ok
+    assert outcome.summary == f"60 containers matching `{prefix}` on `local`"
+    assert len(outcome.text) <= SECTION_LIMIT
+    more = MORE.search(outcome.text)
+    assert more, outcome.text[-200:]
+    assert outcome.text.endswith("not shown: narrow the list with a FILTER")
+    shown = _code_lines(outcome.text)
+    assert shown[0].startswith("NAME")
+    rows = shown[1:]
+    assert len(rows) + int(more.group(1)) == 60
+    assert 0 < len(rows) < 60
+    # Cut at line boundaries: every shown row is a whole row for one of our containers, in name order.
+    assert [row.split()[1] for row in rows] == sorted(names)[: len(rows)]
+    assert all("Created" in row for row in rows)
+    # The API still gets every container.
+    assert sorted(r["name"] for r in outcome.data["containers"]) == sorted(names)
+
+
+def test_logs_of_thousands_of_lines_split_into_at_most_five_chunks(gw: DockerGateway, test_image: str) -> None:
+    """logs of 3,000 lines go to at most 5 thread chunks, each under 3,000 chars, the last saying --tail/--grep."""
+    name = f"dvtest-logs-{uuid.uuid4().hex[:8]}"
+    _run_to_exit(
+        gw, test_image, name, "i=1; while [ $i -le 3000 ]; do printf 'line %05d of the log\\n' $i; i=$((i+1)); done"
+    )
+    command = c.Logs(target=name, tail=5000)
+
+    outcome = handlers.logs(gw, command, _payload(command, f"logs {name} --tail 5000"))
+
+    assert outcome.ok
+    assert outcome.summary == f"3000 log lines from `{name}` on `local`"
+    assert len(outcome.thread) == MAX_THREAD_CHUNKS
+    assert all(len(chunk) < SECTION_LIMIT for chunk in outcome.thread)
+    assert all(chunk.startswith("```\n") for chunk in outcome.thread)
+    *full, last = outcome.thread
+    assert all(MORE.search(chunk) is None for chunk in full)
+    more = MORE.search(last)
+    assert more, last[-200:]
+    assert "--tail" in last and "--grep" in last
+    shown = [line for chunk in outcome.thread for line in _code_lines(chunk)]
+    # Oldest first, in order, none lost between chunks; the rest is counted in the note.
+    assert shown == [f"line {i:05d} of the log" for i in range(1, len(shown) + 1)]
+    assert len(shown) + int(more.group(1)) == 3000
+    assert len(outcome.data["lines"]) == 3000
+
+
+def test_logs_grep_and_tail_fit_without_a_note(gw: DockerGateway, test_image: str) -> None:
+    """Narrowing with --grep keeps the output in one chunk with no 'not shown' note."""
+    name = f"dvtest-grep-{uuid.uuid4().hex[:8]}"
+    _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 2000 ]; do echo "row $i"; i=$((i+1)); done')
+    command = c.Logs(target=name, tail=2000, grep="row 19")
+
+    outcome = handlers.logs(gw, command, _payload(command, f"logs {name} --grep 'row 19'"))
+
+    assert outcome.summary == f"111 log lines containing `row 19` from `{name}` on `local`"
+    assert len(outcome.thread) == 1
+    assert MORE.search(outcome.thread[0]) is None
+    assert _code_lines(outcome.thread[0])[0] == "row 19"
+
+
+def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, test_image: str) -> None:
+    """A single log line longer than a section is shown clipped with …, not dropped as 'not shown'."""
+    name = f"dvtest-longline-{uuid.uuid4().hex[:8]}"
+    _run_to_exit(gw, test_image, name, "printf 'start-%06000d-end\\n' 7; echo after")
+    command = c.Logs(target=name, tail=10)
+
+    outcome = handlers.logs(gw, command, _payload(command, f"logs {name}"))
+
+    assert len(outcome.thread) == 2
+    assert all(len(chunk) < SECTION_LIMIT for chunk in outcome.thread)
+    assert all(MORE.search(chunk) is None for chunk in outcome.thread)
+    first = _code_lines(outcome.thread[0])
+    assert len(first) == 1
+    assert first[0].startswith("start-000") and first[0].endswith("…")
+    assert _code_lines(outcome.thread[1]) == ["after"]
+
+
+def test_long_logs_are_delivered_to_slack_within_its_limits(
+    gw: DockerGateway, test_image: str, fake_slack: FakeSlack
+) -> None:
+    """Delivering a long logs outcome posts a root message and at most 5 thread replies, all within limits."""
+    name = f"dvtest-deliver-{uuid.uuid4().hex[:8]}"
+    _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 4000 ]; do echo "entry number $i"; i=$((i+1)); done')
+    command = c.Logs(target=name, tail=10_000)
+    payload = _payload(command, f"logs {name} --tail 10000", channel="C1")
+    outcome: Outcome = handlers.logs(gw, command, payload)
+
+    delivery = SlackReplier("xoxb-test", fake_slack.url).deliver(payload, outcome, 0.5)
+
+    assert delivery["ok"] is True
+    assert delivery["posted"] == 1 + len(outcome.thread) <= 1 + MAX_THREAD_CHUNKS
+    root, *replies = fake_slack.calls("chat.postMessage")
+    assert root.params.get("thread_ts") is None
+    for block in root.json_param("blocks"):
+        texts = [block["text"]["text"]] if "text" in block else [e["text"] for e in block["elements"]]
+        assert all(len(t) <= SECTION_LIMIT for t in texts)
+    assert [r.params["text"] for r in replies] == list(outcome.thread)
+    assert all(r.params["thread_ts"] == delivery["ts"] for r in replies)
