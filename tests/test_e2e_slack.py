@@ -240,3 +240,27 @@ def test_replayed_slack_example_is_refused(stack: Stack, slack: FakeSlack) -> No
         },
     )
     assert resp.status_code == 401
+
+
+def test_lifecycle_inspect_and_hosts_through_slack(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """stop, start, restart, inspect (secrets masked) and hosts each post their result in the channel."""
+    chan, name = channel(), f"dvtest-{uuid.uuid4().hex[:8]}"
+    stack.slash(f"run {test_image} --name {name} -e API_TOKEN=hunter2 -e MODE=demo "
+        "-- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait'", channel=chan)
+    posts(slack, chan)
+    steps = [
+        (f"stop {name}", f"Stopped `{name}`", "exited"),
+        (f"start {name}", f"Started `{name}`", "running"),
+        (f"restart {name}", f"Restarted `{name}`", "running"),
+    ]
+    for i, (text, said, state) in enumerate(steps, start=2):
+        stack.slash(text, channel=chan)
+        assert said in text_of(posts(slack, chan, count=i)[-1])
+        assert docker_cleanup.containers.get(name).status == state
+    stack.slash(f"inspect {name}", channel=chan)
+    shown = text_of(posts(slack, chan, count=5)[-1])
+    assert "API_TOKEN=••••" in shown and "hunter2" not in shown and "MODE=demo" in shown
+    stack.slash("hosts", channel=chan)
+    assert "Host `local`: Docker " in text_of(posts(slack, chan, count=6)[-1])
