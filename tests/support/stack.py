@@ -40,7 +40,13 @@ images:
 limits:
   default: {memory: 64m, cpus: 0.5, pids: 64}
   max: {memory: 256m, cpus: 1.0, pids: 256}
+hooks:
+  ci: {secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY}
+  gh: {secret_env: GH_HOOK_SECRET, role: viewer}
+  nosecret: {secret_env: UNSET_HOOK_SECRET, role: viewer}
 """
+CI_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+GH_SECRET = "It's a Secret to Everybody"
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -73,6 +79,8 @@ class Stack:
             "DOCKERVERSE_JOB_KEY": JOB_KEY,
             "DOCKERVERSE_CONFIG": str(policy),
             "DOCKERVERSE_HOST_NAME": "local",
+            "CI_HOOK_SECRET": CI_SECRET,
+            "GH_HOOK_SECRET": GH_SECRET,
             **extra,
         }
         port = free_port()

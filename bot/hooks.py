@@ -1,0 +1,154 @@
+"""POST /hooks/{name}: CI pipelines run the same commands as chat, signed and once per delivery.
+
+The signature is checked on the raw bytes before anything is parsed: Standard Webhooks
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`) or GitHub (`X-Hub-Signature-256`).
+A delivery id seen before returns the first delivery's job and runs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot.dispatch import FINAL, Dispatcher, poll_delays
+from bot.errors import DockerverseError
+from bot.hook_signatures import secret_bytes, verify_github, verify_standard
+from bot.jobs import ReplyTo
+from bot.policy import Actor, Hook
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+MAX_WAIT = 60.0
+
+
+class HookRequest(BaseModel):
+    """The body a hook takes; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: str = Field(min_length=1, max_length=4000)
+    channel: str | None = Field(None, max_length=64)
+    thread_ts: str | None = Field(None, max_length=64)
+    wait: float = Field(0, ge=0, le=MAX_WAIT)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"`{where}`: {err['msg']}")
+    return "Bad hook body: " + "; ".join(parts) + '. Send e.g. {"command": "list", "channel": "C0123", "wait": 30}.'
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is over ``limit`` bytes (nothing more is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+class HookEndpoint:
+    def __init__(self, settings: Settings, hooks: dict[str, Hook], dispatcher: Dispatcher) -> None:
+        self.hooks = hooks
+        self.dispatcher = dispatcher
+        self.keys: dict[str, bytes] = {}
+        for name, hook in hooks.items():
+            secret = settings.lookup(hook.secret_env)
+            if secret:
+                self.keys[name] = secret_bytes(secret)
+            else:
+                log.error("hook %s: %s is not set, so the hook answers 503 until it is", name, hook.secret_env)
+
+    async def handle(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        hook = self.hooks.get(name)
+        if hook is None:
+            return error(404, f"No hook `{name}`: hooks are defined under `hooks:` in the policy file.")
+        key = self.keys.get(name)
+        if key is None:
+            return error(503, f"Hook `{name}` has no secret: set {hook.secret_env} on the web process.")
+        body = await read_limited(request, MAX_BODY)
+        if body is None:
+            return error(413, f"The body is over {MAX_BODY // 1024} KiB; a hook takes a short JSON command.")
+        reason, delivery = self.verify(key, request, body)
+        if reason:
+            log.warning("hook %s refused from %s: %s", name, request.client.host if request.client else "?", reason)
+            return error(401, f"Signature refused: {reason}. Sign with the hook's secret (see `dockerverse send`).")
+        try:
+            req = HookRequest.model_validate(json.loads(body))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(400, 'The body is not JSON. Send e.g. {"command": "list", "wait": 30}.')
+        except ValidationError as exc:
+            return error(400, _explain(exc))
+        return await self.run(hook, req, delivery)
+
+    @staticmethod
+    def verify(key: bytes, request: Request, body: bytes) -> tuple[str | None, str | None]:
+        """(reason refused or None, delivery id for dedupe)."""
+        headers = request.headers
+        if "webhook-signature" in headers:
+            msg_id = headers.get("webhook-id", "")
+            reason = verify_standard(
+                key, msg_id, headers.get("webhook-timestamp", ""), headers["webhook-signature"], body, time.time()
+            )
+            return reason, f"sw:{msg_id}"
+        if "x-hub-signature-256" in headers:
+            delivery = headers.get("x-github-delivery")
+            return verify_github(key, headers["x-hub-signature-256"], body), f"gh:{delivery}" if delivery else None
+        return (
+            "no signature: send webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks), "
+            "or X-Hub-Signature-256",
+            None,
+        )
+
+    async def run(self, hook: Hook, req: HookRequest, delivery: str | None) -> Response:
+        channel = req.channel or hook.channel
+        actor = Actor(f"hook:{hook.name}", "hook", channel, role=hook.role)
+        reply = ReplyTo(channel=channel, thread_ts=req.thread_ts if channel else None)
+        dedupe = f"hook:{hook.name}:{delivery}" if delivery else None
+        try:
+            sub = await run_in_threadpool(self.dispatcher.submit, req.command, actor, reply, dedupe)
+        except DockerverseError as exc:
+            log.info("hook %s: %s refused: %s", hook.name, req.command[:200], exc.message)
+            return error(exc.status, exc.message)
+        ref: dict[str, Any] = {"job_id": sub.job_id, "status_url": f"/api/jobs/{sub.job_id}"}
+        if sub.duplicate:
+            ref["duplicate"] = True
+        if req.wait > 0:
+            state = await self.wait(sub.job_id, req.wait)
+            if state and state["status"] in FINAL:
+                return JSONResponse({**state, **ref})
+            ref["status"] = state["status"] if state else "unknown"
+        return JSONResponse(ref, status_code=202)
+
+    async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+        """Like Dispatcher.wait, but sleeping on the event loop rather than holding a thread."""
+        deadline = time.monotonic() + timeout
+        for delay in poll_delays():
+            try:
+                state = await run_in_threadpool(self.dispatcher.job_state, job_id)
+            except DockerverseError:
+                return None
+            if state is None or state["status"] in FINAL or time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        raise AssertionError("unreachable")

@@ -1,0 +1,172 @@
+"""End to end through CI hooks: signed deliveries to uvicorn, a worker, dockerd and the fake Slack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from bot.hook_signatures import github_signature, secret_bytes, standard_signature
+from tests.support.fakeslack import FakeSlack
+from tests.support.services import RedisServer
+from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[FakeSlack]:
+    """One fake Slack for the module's stack."""
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(
+    redis_server: RedisServer,
+    slack_server: FakeSlack,
+    docker_engine: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Web + one worker on Redis database 3."""
+    running = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/3", slack_server.url, tmp_path_factory.mktemp("hooks"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
+    """This test's Slack calls only; test containers removed afterwards."""
+    slack_server.reset()
+    return slack_server
+
+
+def standard_headers(
+    body: bytes, secret: str = CI_SECRET, msg_id: str | None = None, ts: int | None = None
+) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    stamp = str(ts if ts is not None else int(time.time()))
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": stamp,
+        "content-type": "application/json",
+        "webhook-signature": standard_signature(secret_bytes(secret), msg_id, stamp, body),
+    }
+
+
+def hook(
+    stack: Stack, name: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None, timeout: float = 70
+) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return stack.http.post(
+        f"{stack.web_url}/hooks/{name}",
+        content=raw,
+        headers=headers if headers is not None else standard_headers(raw),
+        timeout=timeout,
+    )
+
+
+def send(stack: Stack, command: str, *args: str, secret: str = CI_SECRET) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "bot.cli", "send", f"{stack.web_url}/hooks/ci", command, "--secret", secret, *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_send_with_wait_prints_the_result_and_posts_to_the_hooks_channel(stack: Stack, slack: FakeSlack) -> None:
+    """`send ... --wait` gets the finished job back (exit 0); the result is posted to the hook's channel."""
+    done = send(stack, "list --all", "--wait", "30")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✅" in done.stdout and "on local" in done.stdout
+    [post] = slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0DEPLOY")
+    assert "hook:ci" in json.dumps(post.params)
+
+
+def test_send_exits_non_zero_when_the_job_failed(stack: Stack, slack: FakeSlack) -> None:
+    """A job that fails (no such container) makes `send` exit 1 with the reason, so CI can gate on it."""
+    failed = send(stack, "logs no-such-container", "--wait", "30")
+    assert failed.returncode == 1 and "No container no-such-container" in failed.stdout
+    refused = send(stack, "lsit", "--wait", "30")
+    assert refused.returncode == 2 and "Did you mean `list`?" in refused.stderr
+    wrong = send(stack, "list", "--wait", "30", secret="not-the-secret")
+    assert wrong.returncode == 2 and "401" in wrong.stderr
+
+
+def test_one_delivery_sent_twice_creates_one_container(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """A retried delivery (same webhook-id) returns the first job and runs nothing more."""
+    body = json.dumps({"command": f"run {test_image} -- sleep 300", "channel": "C0HOOKS"}).encode()
+    headers = standard_headers(body)
+    first, again = hook(stack, "ci", body, headers), hook(stack, "ci", body, headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["job_id"] == again.json()["job_id"] and again.json()["duplicate"] is True
+    slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0HOOKS")
+    time.sleep(0.5)
+    made = docker_cleanup.containers.list(all=True, filters={"label": "dockerverse.creator=hook:ci"})
+    assert [c.labels["dockerverse.job"] for c in made] == [first.json()["job_id"]]
+
+
+def test_wait_returns_the_job_and_thread_ts_is_honoured(stack: Stack, slack: FakeSlack) -> None:
+    """With wait the finished job comes back (200, the /api/jobs shape); the reply goes in the given thread."""
+    resp = hook(stack, "ci", {"command": "help", "channel": "C0THREAD", "thread_ts": "1700000000.000100", "wait": 30})
+    assert resp.status_code == 200
+    job = resp.json()
+    assert {"id", "status", "command", "result", "error", "createdAt", "endedAt"} <= set(job)
+    assert job["status"] == "finished" and job["result"]["ok"] and job["status_url"] == f"/api/jobs/{job['id']}"
+    [post] = slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0THREAD")
+    assert post.params["thread_ts"] == "1700000000.000100"
+    api = stack.http.get(f"{stack.web_url}/api/jobs/{job['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert api.status_code == 200 and api.json()["id"] == job["id"]
+    assert stack.http.get(f"{stack.web_url}/api/jobs/{job['id']}").status_code == 401
+
+
+def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) -> None:
+    """GitHub's scheme works; the same X-GitHub-Delivery twice is one job; the viewer hook cannot remove."""
+    body = json.dumps({"command": "images", "wait": 30}).encode()
+    headers = {
+        "X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), body),
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "content-type": "application/json",
+    }
+    first, again = hook(stack, "gh", body, headers), hook(stack, "gh", body, headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+    rm = json.dumps({"command": "rm web"}).encode()
+    refused = hook(stack, "gh", rm, {"X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), rm)})
+    assert refused.status_code == 403 and "Not allowed: `rm`" in refused.json()["error"]
+
+
+def test_bad_deliveries_are_refused_and_nothing_runs(stack: Stack, slack: FakeSlack) -> None:
+    """Stale, future, wrong-secret, tampered and unsigned deliveries get 401; other bad input its status."""
+    body = json.dumps({"command": "list", "channel": "C0BAD"}).encode()
+    cases = {
+        "stale": standard_headers(body, ts=int(time.time()) - 600),
+        "future": standard_headers(body, ts=int(time.time()) + 600),
+        "wrong secret": standard_headers(body, secret="whsec_" + "QUFB" * 8),
+        "unsigned": {"content-type": "application/json"},
+    }
+    for what, headers in cases.items():
+        resp = hook(stack, "ci", body, headers)
+        assert resp.status_code == 401, what
+        assert "Signature refused" in resp.json()["error"], what
+    tampered = standard_headers(body)
+    assert hook(stack, "ci", body.replace(b"list", b"ps  "), tampered).status_code == 401
+
+    assert hook(stack, "nope", body).status_code == 404
+    assert hook(stack, "nosecret", body).status_code == 503
+    assert hook(stack, "ci", b"not json").status_code == 400
+    big = json.dumps({"command": "list", "pad": "x" * 70_000}).encode()
+    assert hook(stack, "ci", big).status_code == 413
+    unparsed = hook(stack, "ci", {"command": "run"})
+    assert unparsed.status_code == 400 and "`run` needs IMAGE" in unparsed.json()["error"]
+    badwait = hook(stack, "ci", {"command": "list", "wait": 600})
+    assert badwait.status_code == 400 and "`wait`" in badwait.json()["error"]
+    time.sleep(0.5)
+    assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0BAD"]
