@@ -25,4 +25,4 @@ up: install
 
 # Benchmarks against real components; numbers go to docs/ and the README.
 bench: install
-	$(VENV)/bin/python -m bench.pipeline
+	$(VENV)/bin/python -m bench

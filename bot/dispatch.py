@@ -11,16 +11,17 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from bot import commands as c
@@ -67,6 +68,8 @@ class Dispatcher:
         self.settings = settings
         self.policy = policy
         self.redis = connection
+        self._blocking: redis.Redis | None = None
+        self._live_until: dict[str, float] = {}
         self._key = settings.require_job_key()
 
     def queue(self, host: str) -> Queue:
@@ -90,7 +93,7 @@ class Dispatcher:
         seen = SEEN_PREFIX + dedupe_key if dedupe_key else None
         try:
             queue = self.queue(host)
-            if not self.live_workers(queue):
+            if not self.has_live_worker(host, queue):
                 raise QueueUnavailable(
                     f"No worker is serving Docker host `{host}`, so nothing was queued. Start one there with "
                     f"`dockerverse worker --docker-host-name {host}`, then try again."
@@ -103,16 +106,21 @@ class Dispatcher:
                 return Submitted(first_id, command, host, duplicate=True)
             payload = new_payload(job_id, text, command, actor, reply, host)
             try:
-                queue.enqueue(
-                    EXECUTE,
-                    kwargs=envelope(self._key, payload),
-                    job_id=job_id,
-                    description=text[:200],
-                    ttl=self.settings.job_ttl,
-                    job_timeout=self.settings.job_timeout,
-                    result_ttl=RESULT_TTL,
-                    failure_ttl=RESULT_TTL,
-                )
+                # One round trip: the job and its audit entry go in the same pipeline.
+                with self.redis.pipeline() as pipe:
+                    queue.enqueue(
+                        EXECUTE,
+                        kwargs=envelope(self._key, payload),
+                        job_id=job_id,
+                        description=text[:200],
+                        ttl=self.settings.job_ttl,
+                        job_timeout=self.settings.job_timeout,
+                        result_ttl=RESULT_TTL,
+                        failure_ttl=RESULT_TTL,
+                        pipeline=pipe,
+                    )
+                    self._audit(actor, text, "queued", job_id, None, pipe)
+                    pipe.execute()
             except redis.RedisError:
                 if seen:  # not queued: a retry of this delivery must be free to try again
                     with contextlib.suppress(redis.RedisError):
@@ -124,8 +132,17 @@ class Dispatcher:
                 "The job queue (Redis) cannot be reached, so nothing was queued and nothing will run later. "
                 "Try again in a minute; if it keeps failing, ask whoever runs Dockerverse to check Redis."
             ) from None
-        self._audit(actor, text, "queued", job_id, None)
         return Submitted(job_id, command, host)
+
+    def has_live_worker(self, host: str, queue: Queue) -> bool:
+        """Cached for a second once seen: a busy host is not asked twice per command."""
+        now = time.monotonic()
+        if self._live_until.get(host, 0.0) > now:
+            return True
+        if self.live_workers(queue):
+            self._live_until[host] = now + 1.0
+            return True
+        return False
 
     def live_workers(self, queue: Queue) -> list[str]:
         """Workers registered for the queue whose heartbeat key has not expired (a killed one drops out)."""
@@ -136,7 +153,15 @@ class Dispatcher:
             alive = pipe.execute()
         return [k for k, ok in zip(keys, alive, strict=True) if ok]
 
-    def _audit(self, actor: Actor, text: str, decision: str, job_id: str | None, reason: str | None) -> None:
+    def _audit(
+        self,
+        actor: Actor,
+        text: str,
+        decision: str,
+        job_id: str | None,
+        reason: str | None,
+        pipe: redis.client.Pipeline | None = None,
+    ) -> None:
         entry = {
             "at": f"{time.time():.3f}",
             "actor": actor.id,
@@ -146,6 +171,9 @@ class Dispatcher:
             "job_id": job_id or "",
             "reason": reason or "",
         }
+        if pipe is not None:
+            pipe.xadd(AUDIT_STREAM, entry, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+            return
         try:
             self.redis.xadd(AUDIT_STREAM, entry, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
         except redis.RedisError:
@@ -176,43 +204,83 @@ class Dispatcher:
             job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
         except NoSuchJobError:
             return None
-        status = job.get_status(refresh=False)
-        result = job.return_value() if status == JobStatus.FINISHED else None
-        error = None
-        if status == JobStatus.FAILED:
-            error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
-        elif isinstance(result, dict) and not result.get("ok", True):
-            status, error = JobStatus.FAILED, result.get("summary")
-        return {
-            "id": job.id,
-            "status": str(status.value if status else "unknown"),
-            "command": job.description,
-            "result": result,
-            "error": error,
-            "createdAt": _ms(job.created_at.timestamp() if job.created_at else None),
-            "endedAt": _ms(job.ended_at.timestamp() if job.ended_at else None),
-        }
+        ended = job.get_status(refresh=False) in (JobStatus.FINISHED, JobStatus.FAILED)
+        return describe(job, job.latest_result() if ended else None)
 
     def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """Poll until the job ends or the timeout passes; returns its state."""
-        deadline = time.monotonic() + timeout
-        for delay in poll_delays():
-            state = self.job_state(job_id)
-            if state is None or state["status"] in FINAL or time.monotonic() >= deadline:
-                return state
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        raise AssertionError("unreachable")
+        """Block until the job ends (RQ writes a result to its stream) or the timeout passes."""
+        if self._blocking is None:
+            # Its own connection with no socket timeout: XREAD BLOCK may rightly wait a minute.
+            self._blocking = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=0.8)
+        with contextlib.suppress(redis.RedisError):  # job_state below says what is known
+            self._blocking.xread({result_stream(job_id): "0-0"}, count=1, block=max(1, int(timeout * 1000)))
+        return self.job_state(job_id)
+
+
+class Waiter:
+    """Waits for jobs on the event loop (redis.asyncio), holding no thread: for hooks and the API."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.client = redis.asyncio.Redis.from_url(dispatcher.settings.redis_url, socket_connect_timeout=0.8)
+
+    async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+        """The job's state once it has a result (done or failed), or as it is at the timeout."""
+        try:
+            found = await self.client.xread({result_stream(job_id): "0-0"}, block=max(1, int(timeout * 1000)))
+            raw = await self.client.hgetall(Job.key_for(job_id))
+        except redis.RedisError:
+            raise QueueUnavailable("Redis cannot be reached, so the job's state is unknown for now.") from None
+        if not raw:
+            return None
+        # Decode what Redis sent rather than asking again from a thread: it saves a hop and two round trips.
+        job = Job(job_id, connection=self.dispatcher.redis, serializer=JSONSerializer)
+        job.restore(raw)
+        result = None
+        if found:
+            result_id, fields = _last_entry(found)
+            result = Result.restore(
+                job_id, result_id, fields, connection=self.dispatcher.redis, serializer=JSONSerializer
+            )
+        return describe(job, result)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
+    """The newest entry of a one-stream XREAD answer, in RESP2 (list) or RESP3 (dict) form."""
+    entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
+    entry_id, fields = entries[-1]
+    return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), dict(fields)
+
+
+def describe(job: Job, result: Result | None) -> dict[str, Any]:
+    """The API's job shape: {id, status, command, result, error, createdAt, endedAt}."""
+    status = job.get_status(refresh=False)
+    value = result.return_value if result is not None and result.type == Result.Type.SUCCESSFUL else None
+    error = None
+    if status == JobStatus.FAILED:
+        error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
+    elif isinstance(value, dict) and not value.get("ok", True):
+        status, error = JobStatus.FAILED, value.get("summary")
+    return {
+        "id": job.id,
+        "status": str(status.value if status else "unknown"),
+        "command": job.description,
+        "result": value,
+        "error": error,
+        "createdAt": _ms(job.created_at.timestamp() if job.created_at else None),
+        "endedAt": _ms(job.ended_at.timestamp() if job.ended_at else None),
+    }
 
 
 FINAL = frozenset({"finished", "failed", "stopped", "canceled"})
 
 
-def poll_delays() -> Iterator[float]:
-    """5 ms, doubling to 100 ms: quick jobs come back quickly, long ones cost little."""
-    delay = 0.005
-    while True:
-        yield delay
-        delay = min(delay * 2, 0.1)
+def result_stream(job_id: str) -> str:
+    """The Redis stream RQ appends a job's result to, done or failed: what waiters block on."""
+    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
 
 
 def _ms(ts: float | None) -> int | None:

@@ -7,7 +7,6 @@ A delivery id seen before returns the first delivery's job and runs nothing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.dispatch import FINAL, Dispatcher, poll_delays
+from bot.dispatch import FINAL, Dispatcher, Waiter
 from bot.errors import DockerverseError
 from bot.hook_signatures import secret_bytes, verify_github, verify_standard
 from bot.jobs import ReplyTo
@@ -67,9 +66,10 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
 
 
 class HookEndpoint:
-    def __init__(self, settings: Settings, hooks: dict[str, Hook], dispatcher: Dispatcher) -> None:
+    def __init__(self, settings: Settings, hooks: dict[str, Hook], dispatcher: Dispatcher, waiter: Waiter) -> None:
         self.hooks = hooks
         self.dispatcher = dispatcher
+        self.waiter = waiter
         self.keys: dict[str, bytes] = {}
         for name, hook in hooks.items():
             secret = settings.lookup(hook.secret_env)
@@ -141,14 +141,7 @@ class HookEndpoint:
         return JSONResponse(ref, status_code=202)
 
     async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """Like Dispatcher.wait, but sleeping on the event loop rather than holding a thread."""
-        deadline = time.monotonic() + timeout
-        for delay in poll_delays():
-            try:
-                state = await run_in_threadpool(self.dispatcher.job_state, job_id)
-            except DockerverseError:
-                return None
-            if state is None or state["status"] in FINAL or time.monotonic() >= deadline:
-                return state
-            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        raise AssertionError("unreachable")
+        try:
+            return await self.waiter.state(job_id, timeout)
+        except DockerverseError:
+            return None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher, Waiter, connect
 from bot.errors import DockerverseError
 from bot.hooks import HookEndpoint
 from bot.policy import Policy, load_policy
@@ -45,6 +46,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
     slack = SlackEndpoint(settings, dispatcher) if settings.slack_enabled else None
+    waiter = Waiter(dispatcher)
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
@@ -72,14 +74,20 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             return error(exc.status, exc.message)
         return JSONResponse(state) if state else error(404, f"No job `{job_id}` (results are kept for 7 days).")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await waiter.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/hooks/{name}", HookEndpoint(settings, policy.hooks, dispatcher).handle, methods=["POST"]),
+            Route("/hooks/{name}", HookEndpoint(settings, policy.hooks, dispatcher, waiter).handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/api/jobs/{job_id}", bearer(settings, job)),
-        ]
+        ],
     )
     app.state.dispatcher = dispatcher
     return app
