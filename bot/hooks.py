@@ -80,26 +80,35 @@ class HookEndpoint:
 
     async def handle(self, request: Request) -> Response:
         name = request.path_params["name"]
+        peer = request.client.host if request.client else "?"
+
+        def refuse(status: int, message: str) -> JSONResponse:
+            # Logged for whoever runs the service; the message never holds the secret.
+            log.warning("hook %s: refused %s from %s: %s", name, status, peer, message)
+            return error(status, message)
+
         hook = self.hooks.get(name)
         if hook is None:
-            return error(404, f"No hook `{name}`: hooks are defined under `hooks:` in the policy file.")
+            return refuse(404, f"No hook `{name}`: hooks are defined under `hooks:` in the policy file.")
         key = self.keys.get(name)
         if key is None:
-            return error(503, f"Hook `{name}` has no secret: set {hook.secret_env} on the web process.")
+            return refuse(503, f"Hook `{name}` has no secret: set {hook.secret_env} on the web process.")
         body = await read_limited(request, MAX_BODY)
         if body is None:
-            return error(413, f"The body is over {MAX_BODY // 1024} KiB; a hook takes a short JSON command.")
+            return refuse(413, f"The body is over {MAX_BODY // 1024} KiB; a hook takes a short JSON command.")
         reason, delivery = self.verify(key, request, body)
         if reason:
-            log.warning("hook %s refused from %s: %s", name, request.client.host if request.client else "?", reason)
-            return error(401, f"Signature refused: {reason}. Sign with the hook's secret (see `dockerverse send`).")
+            return refuse(401, f"Signature refused: {reason}. Sign with the hook's secret (see `dockerverse send`).")
         try:
             req = HookRequest.model_validate(json.loads(body))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, 'The body is not JSON. Send e.g. {"command": "list", "wait": 30}.')
+            return refuse(400, 'The body is not JSON. Send e.g. {"command": "list", "wait": 30}.')
         except ValidationError as exc:
-            return error(400, _explain(exc))
-        return await self.run(hook, req, delivery)
+            return refuse(400, _explain(exc))
+        try:
+            return await self.run(hook, req, delivery)
+        except DockerverseError as exc:
+            return refuse(exc.status, exc.message)
 
     @staticmethod
     def verify(key: bytes, request: Request, body: bytes) -> tuple[str | None, str | None]:
@@ -125,11 +134,7 @@ class HookEndpoint:
         actor = Actor(f"hook:{hook.name}", "hook", channel, role=hook.role)
         reply = ReplyTo(channel=channel, thread_ts=req.thread_ts if channel else None)
         dedupe = f"hook:{hook.name}:{delivery}" if delivery else None
-        try:
-            sub = await run_in_threadpool(self.dispatcher.submit, req.command, actor, reply, dedupe)
-        except DockerverseError as exc:
-            log.info("hook %s: %s refused: %s", hook.name, req.command[:200], exc.message)
-            return error(exc.status, exc.message)
+        sub = await run_in_threadpool(self.dispatcher.submit, req.command, actor, reply, dedupe)
         ref: dict[str, Any] = {"job_id": sub.job_id, "status_url": f"/api/jobs/{sub.job_id}"}
         if sub.duplicate:
             ref["duplicate"] = True

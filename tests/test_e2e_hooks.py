@@ -170,3 +170,19 @@ def test_bad_deliveries_are_refused_and_nothing_runs(stack: Stack, slack: FakeSl
     assert badwait.status_code == 400 and "`wait`" in badwait.json()["error"]
     time.sleep(0.5)
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0BAD"]
+
+
+def test_readmes_curl_and_openssl_example_works(stack: Stack, slack: FakeSlack) -> None:
+    """The README's curl + openssl snippet, run as written, is accepted and returns the finished job."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("With nothing but curl and openssl", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    script = snippet.replace("https://dockerverse.example.com/hooks/ci", f"{stack.web_url}/hooks/gh")
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={"CI_HOOK_SECRET": GH_SECRET, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "finished" and answer["result"]["ok"], done.stdout + done.stderr
