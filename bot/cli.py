@@ -24,7 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--docker-host-name", default=None, help="the host's name (default DOCKERVERSE_HOST_NAME, else local)"
     )
-    w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--burst", action="store_true", help="one worker on every lane; exit when the queues are empty")
+    w.add_argument(
+        "--lane", choices=("quick", "stream"), help="run one worker on this lane only (the supervisor starts these)"
+    )
+    w.add_argument(
+        "--stream-workers",
+        type=int,
+        default=None,
+        help="workers for log follows and pulls (default DOCKERVERSE_STREAM_WORKERS, else 2)",
+    )
     s = sub.add_parser("shell", help="a local chat console on the same queues (acts as admin)")
     s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
     s.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each result")
@@ -78,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
             return 0
         if args.cmd == "worker":
-            from workers.main import run_worker
+            host = args.docker_host_name or settings.host_name
+            if args.burst or args.lane:
+                from workers.main import LANES, run_worker
 
-            run_worker(settings, args.docker_host_name or settings.host_name, burst=args.burst)
-            return 0
+                run_worker(settings, host, (args.lane,) if args.lane else LANES, burst=args.burst)
+                return 0
+            from workers.supervisor import supervise
+
+            return supervise(host, args.stream_workers if args.stream_workers is not None else settings.stream_workers)
         if args.cmd == "up":
             from bot.up import run_up
 

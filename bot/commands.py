@@ -68,6 +68,8 @@ class Logs(Command):
     tail: int = 50
     since: float | None = None
     grep: str | None = None
+    follow: float | None = None  # seconds to keep streaming; None: just the tail
+    after: str | None = None  # a Docker timestamp: only later lines (a stream resuming)
 
 
 @dataclass(frozen=True)

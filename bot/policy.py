@@ -47,6 +47,15 @@ class Hook:
 
 
 @dataclass(frozen=True)
+class Token:
+    """A bearer token for /api/*, read from the variable `token_env`, acting with `role`."""
+
+    name: str
+    token_env: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Limits:
     memory: int
     cpus: float
@@ -69,6 +78,7 @@ class Policy:
     default_limits: Limits = Limits(512 * 1024**2, 1.0, 256)
     max_limits: Limits = Limits(2 * 1024**3, 2.0, 1024)
     hooks: dict[str, Hook] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
     source: str = "built-in defaults"
 
     def granted(self, role: str) -> set[str]:
@@ -95,8 +105,15 @@ class Policy:
         if role is None or command.permission not in self.granted(role):
             needed = self.lowest_role_for(command.permission)
             you = f"you ({actor.display}) have role `{role}`" if role else f"you ({actor.display}) have no role"
+            # Hooks and tokens get their role from their own entry, people from `roles:`.
+            section = {"hook": "hooks", "api": "tokens"}.get(actor.source)
+            where = (
+                f"an admin can set its `role` under `{section}:`"
+                if section and actor.role is not None
+                else f"an admin can add you to `roles.{needed}`"
+            )
             grant = (
-                f"it needs role `{needed}` or above: an admin can add you to `roles.{needed}` in {self.source}"
+                f"it needs role `{needed}` or above: {where} in {self.source}"
                 if needed
                 else f"no role is given `{command.permission}` in {self.source}"
             )
@@ -185,6 +202,20 @@ def _hooks(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, 
     return hooks
 
 
+def _tokens(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, Token]:
+    if not isinstance(raw, dict):
+        raise DockerverseError(f"{path}: `tokens:` must map names to {{token_env: VAR, role: ROLE}}.")
+    tokens = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not spec.get("token_env") or spec.get("role") not in permissions:
+            raise DockerverseError(
+                f"{path}: token `{name}` needs `token_env` and a `role` listed under `permissions:` "
+                "(example: {token_env: DASHBOARD_TOKEN, role: viewer})."
+            )
+        tokens[str(name)] = Token(str(name), str(spec["token_env"]), str(spec["role"]))
+    return tokens
+
+
 def load_policy(path: str | None) -> Policy:
     """Read the policy file, or the built-in defaults when no path is set. Fails loudly on a bad file."""
     if not path:
@@ -203,9 +234,11 @@ def load_policy(path: str | None) -> Policy:
     if unknown:
         raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")
     hooks = _hooks(raw.get("hooks") or {}, perms, path)
+    tokens = _tokens(raw.get("tokens") or {}, perms, path)
     return Policy(
         roles=roles,
         hooks=hooks,
+        tokens=tokens,
         permissions=perms,
         image_allow=tuple(str(p) for p in ((raw.get("images") or {}).get("allow") or ["*"])),
         default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),

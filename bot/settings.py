@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     job_ttl: int = Field(300, alias="DOCKERVERSE_JOB_TTL")
     job_timeout: int = Field(600, alias="DOCKERVERSE_JOB_TIMEOUT")
     log_level: str = Field("INFO", alias="DOCKERVERSE_LOG_LEVEL")
+    # Worker processes per host for long jobs (log follows, pulls), beside the one for quick commands.
+    stream_workers: int = Field(2, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
+    # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.
+    cors_origins: str | None = Field(None, alias="DOCKERVERSE_CORS_ORIGINS")
 
     @property
     def slack_enabled(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import re
 import sys
 from typing import Any, TextIO
 
@@ -12,16 +11,9 @@ from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
 from bot.policy import Actor, load_policy
 from bot.settings import Settings
+from bot.text import plain
 
 PROMPT = "docker> "
-_FENCE = re.compile(r"^```\n?|\n?```$", re.MULTILINE)
-_CODE = re.compile(r"`([^`\n]+)`")
-
-
-def plain(text: str) -> str:
-    """Slack mrkdwn to terminal text: no fences, no backticks, no *bold*."""
-    text = _CODE.sub(r"\1", _FENCE.sub("", text))
-    return re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
 
 
 def render(state: dict[str, Any] | None, job_id: str, waited: float) -> tuple[bool, str]:

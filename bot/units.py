@@ -116,3 +116,23 @@ def parse_env(text: str) -> tuple[str, str]:
     if not sep or not _ENV_KEY.fullmatch(key):
         raise ValueError(f"'{text}' is not KEY=VALUE (example: -e LOG_LEVEL=debug)")
     return key, value
+
+
+_DOCKER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z")
+
+
+def parse_docker_time(text: str) -> tuple[int, int]:
+    """Docker's RFC 3339 UTC timestamp -> (epoch seconds, nanoseconds), comparable exactly."""
+    import calendar
+
+    match = _DOCKER_TIME.fullmatch(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a Docker timestamp (example: 2026-11-28T16:40:01.123456789Z)")
+    y, mo, d, h, mi, s, frac = match.groups()
+    try:
+        seconds = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0))
+    except (ValueError, OverflowError):
+        raise ValueError(f"'{text}' is not a valid date") from None
+    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(h) < 24 and int(mi) < 60 and int(s) < 61):
+        raise ValueError(f"'{text}' is not a valid date")
+    return seconds, int((frac or "0").ljust(9, "0"))

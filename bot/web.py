@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.dispatch import Dispatcher, Waiter, connect
+from bot.api import Api
+from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.hooks import HookEndpoint
+from bot.openapi import DOCUMENT
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
 from bot.slack_app import SlackEndpoint
+from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -28,25 +33,38 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def bearer(settings: Settings, endpoint: Endpoint) -> Endpoint:
-    """Bearer-token auth for /api/*: 503 when no token is configured, 401 on a wrong one."""
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as JSON, like every other error here."""
+    assert isinstance(exc, HTTPException)
+    words = {
+        404: f"No route {request.method} {request.url.path}: see /openapi.json.",
+        405: f"{request.method} is not allowed on {request.url.path}: see /openapi.json.",
+    }
+    return error(exc.status_code, words.get(exc.status_code, str(exc.detail)))
 
-    async def guarded(request: Request) -> Response:
-        if not settings.api_token:
-            return error(503, "The API is not configured: set DOCKERVERSE_API_TOKEN on the web process.")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), settings.api_token.encode()):
-            return error(401, "Missing or wrong bearer token: send `Authorization: Bearer <DOCKERVERSE_API_TOKEN>`.")
-        return await endpoint(request)
 
-    return guarded
+def cors(settings: Settings) -> list[Middleware]:
+    """CORS for a browser front end on other origins: off unless DOCKERVERSE_CORS_ORIGINS names them."""
+    origins = [o.strip() for o in (settings.cors_origins or "").split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
+    ]
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
     slack = SlackEndpoint(settings, dispatcher) if settings.slack_enabled else None
-    waiter = Waiter(dispatcher)
+    waiter = Waiter(settings.redis_url, dispatcher.redis)
+    api = Api(settings, policy, dispatcher, waiter)
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
@@ -66,13 +84,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             return JSONResponse({**state, "error": missing}, status_code=503)
         return JSONResponse(state)
 
-    async def job(request: Request) -> Response:
-        job_id = request.path_params["job_id"]
-        try:
-            state = await run_in_threadpool(dispatcher.job_state, job_id)
-        except DockerverseError as exc:
-            return error(exc.status, exc.message)
-        return JSONResponse(state) if state else error(404, f"No job `{job_id}` (results are kept for 7 days).")
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(DOCUMENT)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,8 +99,20 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             Route("/hooks/{name}", HookEndpoint(settings, policy.hooks, dispatcher, waiter).handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/api/jobs/{job_id}", bearer(settings, job)),
+            Route("/openapi.json", openapi),
+            Route("/api/containers", api.route(api.list_containers)),
+            Route("/api/containers", api.route(api.create_container), methods=["POST"]),
+            Route("/api/containers/{id}", api.route(api.delete_container), methods=["DELETE"]),
+            Route("/api/containers/{id}/logs", api.route(api.logs)),
+            Route("/api/containers/{id}/{action}", api.route(api.lifecycle), methods=["POST"]),
+            Route("/api/images", api.route(api.list_images)),
+            Route("/api/images/{id}/tags/{tag:path}", api.route(api.delete_tag), methods=["DELETE"]),
+            Route("/api/images/{id:path}", api.route(api.delete_image), methods=["DELETE"]),
+            Route("/api/jobs/{job_id}", api.route(api.job_state)),
+            Route("/api/audit", api.route(api.audit)),
         ],
+        exception_handlers={HTTPException: http_error},
+        middleware=cors(settings),
     )
     app.state.dispatcher = dispatcher
     return app

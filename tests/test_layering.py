@@ -14,8 +14,15 @@ EDGES = {
     "docker": {"workers/gateway.py"},
     "slack_bolt": {"bot/slack_app.py"},
     "slack_sdk": {"bot/slack_app.py", "workers/reply.py"},
-    "rq": {"bot/dispatch.py", "workers/main.py", "workers/tasks.py", "workers/signed_job.py"},
-    "redis": {"bot/dispatch.py", "workers/main.py"},
+    "rq": {
+        "bot/dispatch.py",
+        "bot/jobstate.py",
+        "bot/waiter.py",
+        "workers/main.py",
+        "workers/tasks.py",
+        "workers/signed_job.py",
+    },
+    "redis": {"bot/dispatch.py", "bot/waiter.py", "workers/main.py", "workers/follow.py"},
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}
 

@@ -167,7 +167,13 @@ class DockerGateway:
             try:
                 container = self.client.containers.create(**kwargs)
             except docker.errors.ImageNotFound:
-                self.pull(cmd.image)
+                try:
+                    self.pull(cmd.image)
+                except (NotFound, DockerFailure) as exc:
+                    raise type(exc)(
+                        f"Image `{cmd.image}` is not on host `{self.host_name}` and pulling it failed: "
+                        f"{exc.message} Pull or build it there first, or check the name."
+                    ) from None
                 container = self.client.containers.create(**kwargs)
             try:
                 container.start()
@@ -209,6 +215,19 @@ class DockerGateway:
         with self._errors("logs", target):
             raw: bytes = self.client.api.logs(row.id, **kwargs)
         return row, raw.decode("utf-8", errors="replace").splitlines()
+
+    def follow(
+        self, target: str, tail: int | str, since_epoch: int | None
+    ) -> tuple[ContainerRow, Iterator[bytes], Callable[[], None]]:
+        """A live log stream with Docker timestamps: (container, chunks, close). Close may be called
+        from another thread; the chunks then end."""
+        row = self.container(target)
+        kwargs: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True, "tail": tail}
+        if since_epoch is not None:
+            kwargs["since"] = since_epoch
+        with self._errors("logs", target):
+            stream = self.client.api.logs(row.id, **kwargs)
+        return row, iter(stream), stream.close
 
     def images(self, filter: str | None = None) -> list[ImageRow]:
         with self._errors("images"):

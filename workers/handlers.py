@@ -15,7 +15,7 @@ from bot import commands as c
 from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.units import format_duration, format_size
-from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway
+from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
 from workers.render import Outcome, chunks, code_block, table
 
 STATE_EMOJI = {
@@ -28,6 +28,8 @@ STATE_EMOJI = {
 }
 # Environment values whose names look like secrets are masked in `inspect`.
 SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+
+RUN_LOG_LINES = 20
 
 Handler = Callable[[DockerGateway, Any, Payload], Outcome]
 
@@ -70,11 +72,12 @@ def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
     row = gw.run(cmd, labels)
     ports = f", ports {', '.join(row.ports)}" if row.ports else ""
     limits = f"memory {format_size(cmd.memory or 0)}, cpus {cmd.cpus:g}, pids {cmd.pids}"
+    _, first_lines = gw.logs(row.id, tail=RUN_LOG_LINES, since=None)  # what it printed so far, for the API
     return Outcome(
         True,
         f"Started `{row.name}` ({row.id[:12]}) from `{cmd.image}` on `{gw.host_name}`",
         f"State: {row.status or row.state}{ports}. Limits: {limits}.",
-        data=_container_json(row),
+        data={**_container_json(row), "logs": first_lines},
     )
 
 
@@ -109,7 +112,7 @@ def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
 
 def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
     rows = gw.images(cmd.filter)
-    data = {"images": [{"id": r.id, "tags": list(r.tags), "size": r.size, "createdAt": r.created * 1000} for r in rows]}
+    data = {"images": group_by_repository(rows)}
     if not rows:
         return Outcome(
             True,
@@ -126,6 +129,21 @@ def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
     )
+
+
+def group_by_repository(rows: list[ImageRow]) -> list[dict[str, Any]]:
+    """The API's image shape: one entry per image and repository, with that repository's tags."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        repos: dict[str, list[str]] = {}
+        for ref in r.tags:
+            repo, _, tag = ref.rpartition(":")
+            repos.setdefault(repo, []).append(tag)
+        common = {"id": r.id, "size": r.size, "createdAt": r.created * 1000}
+        out += [{**common, "name": repo, "tags": tags} for repo, tags in repos.items()]
+        if not repos:
+            out.append({**common, "name": "<none>", "tags": []})
+    return out
 
 
 def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:

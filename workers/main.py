@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from redis.client import Pipeline
@@ -22,7 +22,7 @@ from rq.timeouts import JobTimeoutException
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.settings import Settings
-from workers import tasks
+from workers import follow, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 
@@ -80,6 +80,12 @@ class DockerverseWorker(SimpleWorker):
             self._last_beat = now
             self._reregister_if_lost()
 
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """Warm shutdown: the running job finishes, but a log follow (which could run an hour)
+        ends now, with a note to its reader."""
+        follow.STOPPING.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
     def _reregister_if_lost(self) -> None:
         """After a Redis restart without persistence our registration is gone: the web would
         refuse every command for this host until the worker restarted. Register again instead."""
@@ -93,10 +99,13 @@ class DockerverseWorker(SimpleWorker):
             pipe.execute()
 
 
-def build_worker(settings: Settings, host: str, **kwargs: Any) -> SimpleWorker:
+LANES = ("quick", "stream")
+
+
+def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
     return DockerverseWorker(
-        [queue_name(host)],
+        [queue_name(host, lane) for lane in lanes],
         connection=connect(settings.redis_url),
         serializer=JSONSerializer,
         job_class=SignedJob,
@@ -106,9 +115,10 @@ def build_worker(settings: Settings, host: str, **kwargs: Any) -> SimpleWorker:
     )
 
 
-def run_worker(settings: Settings, host: str, burst: bool = False) -> None:
-    worker = build_worker(settings, host)
-    log.info("worker %s serving Docker host %r on queue %s", worker.name, host, queue_name(host))
+def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, burst: bool = False) -> None:
+    """One worker process on the given lanes (all of them for --burst and tests)."""
+    worker = build_worker(settings, host, lanes)
+    log.info("worker %s serving Docker host %r on %s", worker.name, host, ", ".join(worker.queue_names()))
     try:
         tasks.runtime().gateway.ping()
     except DockerverseError as exc:  # keep serving: each job reports it, and the gateway reconnects

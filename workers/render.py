@@ -25,10 +25,12 @@ class Outcome:
     text: str = ""
     thread: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    status: int = 200  # for the HTTP API: what kind of failure (404 unknown, 409 refused by Docker, ...)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "status": self.status,
             "summary": self.summary,
             "text": self.text,
             "thread": list(self.thread),

@@ -14,9 +14,11 @@ from typing import Any
 
 from rq import get_current_job
 
+from bot import commands as c
 from bot.errors import DockerverseError
 from bot.jobs import Payload, verify
 from bot.settings import Settings
+from workers.follow import follow
 from workers.gateway import DockerGateway
 from workers.handlers import HANDLERS
 from workers.render import Outcome
@@ -81,10 +83,16 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
         )
     else:
         try:
-            outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
+            if isinstance(p.command, c.Logs) and p.command.follow and job is not None:
+                outcome = follow(rt.gateway, p.command, p, job.connection)
+            else:
+                outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
         except DockerverseError as exc:
-            outcome = Outcome(False, exc.message)
+            outcome = Outcome(False, exc.message, status=exc.status)
     seconds = time.monotonic() - started
+    if not outcome.ok and job is not None:
+        job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
+        job.save_meta()  # type: ignore[no-untyped-call]
     delivery = deliver(p, outcome, seconds)
     return {**outcome.to_json(), "host": rt.host, "seconds": round(seconds, 4), "delivery": delivery}
 

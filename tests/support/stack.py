@@ -44,7 +44,10 @@ hooks:
   ci: {secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY}
   gh: {secret_env: GH_HOOK_SECRET, role: viewer}
   nosecret: {secret_env: UNSET_HOOK_SECRET, role: viewer}
+tokens:
+  dashboard: {token_env: DASHBOARD_TOKEN, role: viewer}
 """
+VIEWER_TOKEN = "viewer-token-0123456789"
 CI_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 GH_SECRET = "It's a Secret to Everybody"
 
@@ -81,6 +84,7 @@ class Stack:
             "DOCKERVERSE_HOST_NAME": "local",
             "CI_HOOK_SECRET": CI_SECRET,
             "GH_HOOK_SECRET": GH_SECRET,
+            "DASHBOARD_TOKEN": VIEWER_TOKEN,
             **extra,
         }
         port = free_port()

@@ -1,0 +1,44 @@
+"""A job's state as the API shows it, from RQ's job hash and result stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq.job import Job, JobStatus
+from rq.results import Result
+
+
+def result_stream(job_id: str) -> str:
+    """The Redis stream RQ appends a job's result to, done or failed: what waiters block on."""
+    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
+
+
+def describe(job: Job, result: Result | None) -> dict[str, Any]:
+    """The API's job shape: {id, status, command, result, error, createdAt, endedAt}."""
+    status = job.get_status(refresh=False)
+    value = result.return_value if result is not None and result.type == Result.Type.SUCCESSFUL else None
+    error = None
+    if status == JobStatus.FAILED:
+        error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
+    elif isinstance(value, dict) and not value.get("ok", True):
+        status, error = JobStatus.FAILED, value.get("summary")
+    return {
+        "id": job.id,
+        "status": str(status.value if status else "unknown"),
+        "command": job.description,
+        "result": value,
+        "error": error,
+        "createdAt": ms(job.created_at.timestamp() if job.created_at else None),
+        "endedAt": ms(job.ended_at.timestamp() if job.ended_at else None),
+    }
+
+
+def last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
+    """The newest entry of a one-stream XREAD answer, in RESP2 (list) or RESP3 (dict) form."""
+    entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
+    entry_id, fields = entries[-1]
+    return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), dict(fields)
+
+
+def ms(ts: float | None) -> int | None:
+    return int(ts * 1000) if ts is not None else None

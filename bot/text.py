@@ -1,0 +1,14 @@
+"""Slack mrkdwn to plain text, for the terminal and JSON error messages."""
+
+from __future__ import annotations
+
+import re
+
+_FENCE = re.compile(r"^```\n?|\n?```$", re.MULTILINE)
+_CODE = re.compile(r"`([^`\n]+)`")
+_BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
+
+
+def plain(text: str) -> str:
+    """No fences, no backticks, no *bold*."""
+    return _BOLD.sub(r"\1", _CODE.sub(r"\1", _FENCE.sub("", text)))

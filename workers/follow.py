@@ -1,0 +1,126 @@
+"""`logs --follow`: a container's new lines go into a Redis stream as they come.
+
+The reader (the web's SSE relay, or the shell) holds `<stream>:alive` while it reads; when
+that key lapses the follow stops reading from Docker. It also ends when the container
+stops or its time is up. Lines are written in batches (every 50 ms or 500 lines), so a
+chatty container costs a round trip per batch, not per line.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+
+from bot import commands as c
+from bot.dispatch import follow_key
+from bot.jobs import Payload
+from bot.units import format_duration, parse_docker_time
+from workers.gateway import DockerGateway
+from workers.render import Outcome
+
+# Set on SIGTERM: a follow ends early so the worker's warm shutdown does not wait an hour for it.
+STOPPING = threading.Event()
+STREAM_MAX = 10_000  # lines kept for a reader that fell behind or reconnects
+STREAM_TTL = 600  # seconds the stream outlives its follow, for a reconnect to pick up
+FLUSH_SECONDS = 0.05
+FLUSH_LINES = 500
+GRACE = 2.0  # seconds before the reader's key is first checked (the web sets it right after enqueueing)
+
+
+class Batcher:
+    def __init__(self, conn: redis.Redis, key: str) -> None:
+        self.conn, self.key = conn, key
+        self.pending: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.last = time.monotonic()
+
+    def add(self, stamp: str, line: str) -> None:
+        with self.lock:
+            self.pending.append((stamp, line))
+            due = len(self.pending) >= FLUSH_LINES or time.monotonic() - self.last >= FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self, end: str | None = None) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+            self.last = time.monotonic()
+            if not batch and end is None:
+                return
+            with self.conn.pipeline(transaction=False) as pipe:
+                for stamp, line in batch:
+                    pipe.xadd(self.key, {"ts": stamp, "line": line}, maxlen=STREAM_MAX, approximate=True)
+                if end is not None:
+                    pipe.xadd(self.key, {"end": end}, maxlen=STREAM_MAX, approximate=True)
+                    pipe.expire(self.key, STREAM_TTL)
+                pipe.execute()
+            self.sent += len(batch)
+
+
+def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis) -> Outcome:
+    key = follow_key(p.id)
+    after = parse_docker_time(cmd.after) if cmd.after else None
+    if after:  # resuming: everything from that second on, the lines already sent skipped below
+        row, chunks, close = gw.follow(cmd.target, "all", after[0])
+    else:
+        since = int(time.time() - cmd.since) if cmd.since is not None else None
+        row, chunks, close = gw.follow(cmd.target, cmd.tail, since)
+    conn.xadd(key, {"start": row.name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
+    out = Batcher(conn, key)
+    ended = ["the container stopped"]
+    done = threading.Event()
+    started = time.monotonic()
+    limit = cmd.follow or 0.0
+
+    def watch() -> None:
+        """Flush what waits, and stop the read when the reader left or time is up."""
+        checked = started
+        while not done.wait(FLUSH_SECONDS):
+            out.flush()
+            now = time.monotonic()
+            if STOPPING.is_set():
+                ended[0] = "the worker is shutting down (reconnect to resume)"
+            elif now - started >= limit:
+                ended[0] = f"its time limit ({format_duration(limit)}) was reached"
+            elif now - started >= GRACE and now - checked >= 1.0:
+                checked = now
+                if conn.exists(key + ":alive"):
+                    continue
+                ended[0] = "the reader disconnected"
+            else:
+                continue
+            close()
+            return
+
+    watcher = threading.Thread(target=watch, name=f"follow-{p.id[:8]}", daemon=True)
+    watcher.start()
+    rest = b""
+    try:
+        for chunk in chunks:
+            *lines, rest = (rest + chunk).split(b"\n")
+            for raw in lines:
+                stamp, _, line = raw.decode("utf-8", errors="replace").partition(" ")
+                if after and _stamp(stamp) <= after:
+                    continue  # already sent before the reader reconnected
+                if cmd.grep is None or cmd.grep in line:
+                    out.add(stamp, line)
+    finally:
+        done.set()
+        watcher.join()
+        out.flush(end=ended[0])
+    took = format_duration(time.monotonic() - started)
+    return Outcome(
+        True,
+        f"Followed `{row.name}` on `{gw.host_name}` for {took}: {out.sent} lines; ended because {ended[0]}.",
+        data={"id": row.id, "name": row.name, "lines": out.sent, "ended": ended[0]},
+    )
+
+
+def _stamp(text: str) -> tuple[int, int]:
+    try:
+        return parse_docker_time(text)
+    except ValueError:
+        return (0, 0)
