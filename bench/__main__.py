@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import hooks, pipeline
+from bench import hooks, pipeline, sse
 
 if __name__ == "__main__":
-    for module in (pipeline, hooks):
+    for module in (pipeline, hooks, sse):
         sys.argv = [module.__name__]
         module.main()
         print()

@@ -36,18 +36,28 @@ def start_webhook(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     docker = shutil.which("docker")
     if not shutil.which("webhook") or not docker:
         raise SystemExit("bench.hooks needs Debian's `webhook` and the docker CLI: apt-get install webhook docker.io")
-    hooks = [{
-        "id": "list",
-        "execute-command": docker,
-        "pass-arguments-to-command": [{"source": "string", "name": "ps"}, {"source": "string", "name": "-a"}],
-        "include-command-output-in-response": True,
-        "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": GH_SECRET,
-                                   "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}},
-    }]
+    hooks = [
+        {
+            "id": "list",
+            "execute-command": docker,
+            "pass-arguments-to-command": [{"source": "string", "name": "ps"}, {"source": "string", "name": "-a"}],
+            "include-command-output-in-response": True,
+            "trigger-rule": {
+                "match": {
+                    "type": "payload-hmac-sha256",
+                    "secret": GH_SECRET,
+                    "parameter": {"source": "header", "name": "X-Hub-Signature-256"},
+                }
+            },
+        }
+    ]
     (tmp / "hooks.json").write_text(json.dumps(hooks))
     port = free_port()
-    proc = subprocess.Popen(["webhook", "-hooks", str(tmp / "hooks.json"), "-ip", "127.0.0.1", "-port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["webhook", "-hooks", str(tmp / "hooks.json"), "-ip", "127.0.0.1", "-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/hooks/list"
     for _ in range(100):
         try:
@@ -77,15 +87,27 @@ def main() -> None:
                 # (the docker CLI exiting, dockerd closing its connection): CI requests are sparse.
                 time.sleep(0.02)
                 t0 = time.perf_counter()
-                r = http.post(f"{stack.web_url}/hooks/gh", content=ours_body, headers={
-                    "X-Hub-Signature-256": github_signature(key, ours_body), "Content-Type": "application/json"})
+                r = http.post(
+                    f"{stack.web_url}/hooks/gh",
+                    content=ours_body,
+                    headers={
+                        "X-Hub-Signature-256": github_signature(key, ours_body),
+                        "Content-Type": "application/json",
+                    },
+                )
                 ours_s = time.perf_counter() - t0
                 assert r.status_code == 200 and r.json()["status"] == "finished", r.text
 
                 time.sleep(0.02)
                 t0 = time.perf_counter()
-                r = http.post(webhook_url, content=theirs_body, headers={
-                    "X-Hub-Signature-256": github_signature(key, theirs_body), "Content-Type": "application/json"})
+                r = http.post(
+                    webhook_url,
+                    content=theirs_body,
+                    headers={
+                        "X-Hub-Signature-256": github_signature(key, theirs_body),
+                        "Content-Type": "application/json",
+                    },
+                )
                 theirs_s = time.perf_counter() - t0
                 assert r.status_code == 200 and "CONTAINER ID" in r.text, r.text
                 if i >= 20:
@@ -96,12 +118,17 @@ def main() -> None:
             stack.stop()
             redis.stop()
     ratio = statistics.median(ours) / statistics.median(theirs)
-    lines = [f"Hook benchmark, {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}", "",
-             "| signed request -> listing in the response | median ms | p99 ms |", "| --- | ---: | ---: |",
-             f"| Dockerverse `POST /hooks/gh` `list --all` with wait | {statistics.median(ours):.1f} | "
-             f"{pct(ours, 0.99):.1f} |",
-             f"| adnanh/webhook running `docker ps -a` | {statistics.median(theirs):.1f} | {pct(theirs, 0.99):.1f} |",
-             "", f"Dockerverse's median is **{ratio:.2f}x** webhook's (aim: at most 0.5x)."]
+    lines = [
+        f"Hook benchmark, {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}",
+        "",
+        "| signed request -> listing in the response | median ms | p99 ms |",
+        "| --- | ---: | ---: |",
+        f"| Dockerverse `POST /hooks/gh` `list --all` with wait | {statistics.median(ours):.1f} | "
+        f"{pct(ours, 0.99):.1f} |",
+        f"| adnanh/webhook running `docker ps -a` | {statistics.median(theirs):.1f} | {pct(theirs, 0.99):.1f} |",
+        "",
+        f"Dockerverse's median is **{ratio:.2f}x** webhook's (aim: at most 0.5x).",
+    ]
     text = "\n".join(lines)
     print(text)
     (ROOT / "docs" / "bench-hooks.md").write_text(text + "\n")

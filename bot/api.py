@@ -23,10 +23,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from bot.dispatch import FINAL, Dispatcher
 from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
+from bot.jobstate import Line
 from bot.policy import Actor, Policy
 from bot.settings import Settings
 from bot.text import plain
-from bot.waiter import Line, Waiter
+from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
 API_WAIT = 30.0

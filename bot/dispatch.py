@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from bot import commands as c
 from bot.errors import CommandError, DockerverseError, QueueUnavailable
 from bot.grammar import normalize, parse
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
-from bot.jobstate import describe, result_stream
+from bot.jobstate import End, Line, describe, follow_entries, result_stream
 from bot.policy import Actor, Policy
 from bot.settings import Settings
 
@@ -262,13 +263,43 @@ class Dispatcher:
         ended = job.get_status(refresh=False) in (JobStatus.FINISHED, JobStatus.FAILED)
         return describe(job, job.latest_result() if ended else None)
 
+    def blocking(self) -> redis.Redis:
+        """Its own connection with no socket timeout: an XREAD BLOCK may rightly wait a minute."""
+        if self._blocking is None:
+            self._blocking = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=0.8)
+        return self._blocking
+
+    def follow(self, job_id: str) -> Iterator[Line | End]:
+        """A follow's lines for a local reader (the shell), holding it alive; ends with its End."""
+        key, alive, last, held = follow_key(job_id), follow_key(job_id) + ":alive", "0-0", 0.0
+        try:
+            while True:
+                if time.monotonic() - held > 3:
+                    self.redis.set(alive, b"1", ex=10)
+                    held = time.monotonic()
+                streams: dict[Any, Any] = {key: last, result_stream(job_id): "0-0"}
+                found = self.blocking().xread(streams, count=1000, block=1000)
+                pairs = found.items() if isinstance(found, dict) else (found or [])
+                by_key: dict[str, Any] = {_text(k): v for k, v in pairs}
+                lines = by_key.get(key)
+                for entry_id, item in follow_entries([(key, lines)] if lines else None):
+                    last = entry_id
+                    if item is not None:
+                        yield item
+                    if isinstance(item, End):
+                        return
+                if by_key.get(result_stream(job_id)):
+                    return  # the job ended without streaming (e.g. no such container): its result says why
+        except redis.RedisError:
+            yield End("Redis went away")
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.redis.delete(alive)
+
     def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """Block until the job ends (RQ writes a result to its stream) or the timeout passes."""
-        if self._blocking is None:
-            # Its own connection with no socket timeout: XREAD BLOCK may rightly wait a minute.
-            self._blocking = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=0.8)
         with contextlib.suppress(redis.RedisError):  # job_state below says what is known
-            self._blocking.xread({result_stream(job_id): "0-0"}, count=1, block=max(1, int(timeout * 1000)))
+            self.blocking().xread({result_stream(job_id): "0-0"}, count=1, block=max(1, int(timeout * 1000)))
         return self.job_state(job_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rq.job import Job, JobStatus
@@ -42,3 +43,37 @@ def last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
 
 def ms(ts: float | None) -> int | None:
     return int(ts * 1000) if ts is not None else None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One log line of a follow; its Docker timestamp is the SSE event id and where a reconnect resumes."""
+
+    stamp: str
+    text: str
+
+
+@dataclass(frozen=True)
+class End:
+    reason: str
+
+
+def follow_entries(found: Any) -> list[tuple[str, Line | End | None]]:
+    """A follow stream's XREAD answer as (entry id, item) pairs; None for markers a reader skips."""
+    if not found:
+        return []
+    entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
+    out: list[tuple[str, Line | End | None]] = []
+    for entry_id, raw in entries:
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        item: Line | End | None = None
+        if "end" in fields:
+            item = End(fields["end"])
+        elif "line" in fields:
+            item = Line(fields.get("ts", ""), fields["line"])
+        out.append((_text(entry_id), item))
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

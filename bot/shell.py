@@ -6,9 +6,11 @@ import getpass
 import sys
 from typing import Any, TextIO
 
+from bot.commands import Logs
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
+from bot.jobstate import Line
 from bot.policy import Actor, load_policy
 from bot.settings import Settings
 from bot.text import plain
@@ -56,6 +58,14 @@ def run_shell(
             print(f"❌ {plain(exc.message)}", file=out, flush=True)
             failures += 1
             continue
+        if isinstance(sub.command, Logs) and sub.command.follow:
+            try:
+                for item in dispatcher.follow(sub.job_id):
+                    print(
+                        item.text if isinstance(item, Line) else f"(stream ended: {item.reason})", file=out, flush=True
+                    )
+            except KeyboardInterrupt:  # Ctrl-C ends the follow, not the shell
+                print("(stopped following)", file=out, flush=True)
         ok, text = render(dispatcher.wait(sub.job_id, wait), sub.job_id, wait)
         failures += not ok
         print(text, file=out, flush=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -17,21 +16,11 @@ from rq.serializers import JSONSerializer
 
 from bot.dispatch import follow_key
 from bot.errors import QueueUnavailable
-from bot.jobstate import describe, last_entry, result_stream
+from bot.jobstate import End, Line, describe, follow_entries, last_entry, result_stream
 
+SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
 ALIVE_TTL = 10  # seconds; the reader refreshes it every few, the follow stops soon after it lapses
 DOWN = "Redis cannot be reached, so the job's state is unknown for now."
-
-
-@dataclass(frozen=True)
-class Line:
-    stamp: str  # Docker's timestamp: the SSE event id, and where a reconnect resumes
-    text: str
-
-
-@dataclass(frozen=True)
-class End:
-    reason: str
 
 
 class Waiter:
@@ -78,28 +67,29 @@ class Waiter:
             await self.client.delete(follow_key(job_id) + ":alive")
 
     async def lines(self, job_id: str) -> AsyncIterator[Line | End]:
-        """The follow's lines as they come, holding it alive, until its end marker."""
-        key, last, held = follow_key(job_id), "0-0", time.monotonic()
+        """The follow's lines as they come, holding it alive, until its end marker (or its job is gone)."""
+        key, last, held, heard = follow_key(job_id), "0-0", time.monotonic(), time.monotonic()
         while True:
             if time.monotonic() - held > ALIVE_TTL / 3:
                 await self.hold(job_id)
                 held = time.monotonic()
             try:
                 found = await self.client.xread({key: last}, count=1000, block=1000)
+                if not found and time.monotonic() - heard > SILENCE_CHECK:
+                    heard = time.monotonic()
+                    status = await self.client.hget(Job.key_for(job_id), "status")
+                    if _text(status or b"gone") not in ("started", "queued"):
+                        yield End("the follow job is no longer running (its worker stopped?); reconnect to resume")
+                        return
             except redis.RedisError:
                 yield End("Redis went away; reconnect to resume")
                 return
-            if not found:
-                continue
-            entries: Any = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
-            for entry_id, raw in entries:
-                last = _text(entry_id)
-                fields = {_text(k): _text(v) for k, v in raw.items()}
-                if "end" in fields:
-                    yield End(fields["end"])
+            for entry_id, item in follow_entries(found):
+                last, heard = entry_id, time.monotonic()
+                if item is not None:
+                    yield item
+                if isinstance(item, End):
                     return
-                if "line" in fields:
-                    yield Line(fields["ts"], fields["line"])
 
     async def close(self) -> None:
         await self.client.aclose()

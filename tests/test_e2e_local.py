@@ -69,6 +69,14 @@ def test_up_then_shell_runs_commands_with_embedded_redis(
         assert "Unknown command frobnicate. Try help" in piped.stdout
         assert piped.returncode == 1  # a failed command fails a scripted shell
 
+        followed = _shell(env, tmp_path, f"logs {name} --follow 3s")
+        assert followed.returncode == 0, followed.stdout + followed.stderr
+        assert (
+            followed.stdout.startswith("ready\n")
+            and "(stream ended: its time limit (3s) was reached)" in followed.stdout
+            and "Followed" in followed.stdout
+        )
+
         assert _shell(env, tmp_path, f"rm {name} --force").returncode == 0
         with pytest.raises(docker.errors.NotFound):
             docker_cleanup.containers.get(name)
