@@ -35,12 +35,17 @@ API_FOLLOW = "60m"  # the longest a stream runs before the client reconnects wit
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
+        self.status, self.message, self.extra, self.headers = status, message, extra, headers
+
+    @classmethod
+    def of(cls, exc: DockerverseError) -> ApiError:
+        retry = getattr(exc, "retry_after", None)  # rate limits say when to come back
+        return cls(exc.status, plain(exc.message), headers={"Retry-After": str(retry)} if retry else None)
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status)
+        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status, headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ class Api:
         try:
             sub = await run_in_threadpool(self.dispatcher.submit, shlex.join(words), actor, ReplyTo())
         except DockerverseError as exc:
-            raise ApiError(exc.status, plain(exc.message)) from None
+            raise ApiError.of(exc) from None
         return sub.job_id
 
     async def job(self, actor: Actor, words: list[str]) -> dict[str, Any]:

@@ -117,9 +117,17 @@ class Hosts(Command):
     verb: ClassVar[str] = "hosts"
 
 
+@dataclass(frozen=True)
+class Audit(Command):
+    """The audit log's latest entries (the top role only)."""
+
+    verb: ClassVar[str] = "audit"
+    limit: int = 20
+
+
 KINDS: dict[str, type[Command]] = {
     cls.verb: cls
-    for cls in (Help, ListContainers, Run, Remove, Logs, Lifecycle, Images, RemoveImage, Pull, Inspect, Hosts)
+    for cls in (Help, ListContainers, Run, Remove, Logs, Lifecycle, Images, RemoveImage, Pull, Inspect, Hosts, Audit)
 }
 
 

@@ -7,6 +7,7 @@ module and ``workers/`` are the only places that touch rq; ``bot/`` never touche
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -24,9 +25,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from bot import audit, confirm
 from bot import commands as c
-from bot.errors import CommandError, DockerverseError, QueueUnavailable
-from bot.grammar import normalize, parse
+from bot.errors import DockerverseError, QueueUnavailable
+from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
+from bot.grammar import normalize, parse, redact
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
 from bot.jobstate import End, Line, describe, follow_entries, result_stream
 from bot.policy import Actor, Policy
@@ -34,10 +37,10 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AUDIT_STREAM = "dockerverse:audit"
-# Where a follow's lines can be shown as they come; Slack threads get them with issue 6's batching.
-STREAMING_SOURCES = ("api", "shell")
-AUDIT_MAX = 100_000
+REDIS_DOWN = (
+    "The job queue (Redis) cannot be reached, so nothing was queued and nothing will run later. "
+    "Try again in a minute; if it keeps failing, ask whoever runs Dockerverse to check Redis."
+)
 SEEN_PREFIX = "dockerverse:seen:"
 SEEN_TTL = 24 * 3600
 RESULT_TTL = 7 * 24 * 3600
@@ -85,30 +88,61 @@ class Dispatcher:
         self.redis = connection
         self._blocking: redis.Redis | None = None
         self._live_until: dict[str, float] = {}
+        self.rate = RateLimit(connection, policy.rate_limit)
         self._key = settings.require_job_key()
 
     def queue(self, host: str, lane: str = "quick") -> Queue:
         return Queue(queue_name(host, lane), connection=self.redis, serializer=JSONSerializer)
 
-    def submit(self, text: str, actor: Actor, reply: ReplyTo, dedupe_key: str | None = None) -> Submitted:
-        """Parse, authorize, audit and enqueue. Raises a ``DockerverseError`` fit to show the user."""
+    def submit(
+        self, text: str, actor: Actor, reply: ReplyTo, dedupe_key: str | None = None, confirmed: bool = False
+    ) -> Submitted:
+        """Parse, authorize, gate, audit and enqueue. Raises a ``DockerverseError`` fit to show the user;
+        ``NeedsConfirmation`` when a person must confirm it in Slack first (see ``ask_confirmation``)."""
         text = normalize(text)  # shown and audited as understood: `—all` is `--all`
+        shown = redact(text)  # and with secret-looking values masked
         try:
             command = self.policy.authorize(actor, parse(text))
-            if isinstance(command, c.Logs) and command.follow and actor.source not in STREAMING_SOURCES:
-                raise CommandError(
-                    "`logs --follow` is not available in chat yet: it streams through the REST API "
-                    "(GET /api/containers/NAME/logs with Accept: text/event-stream) and `dockerverse shell`. "
-                    "Here, use `logs NAME --tail N`."
-                )
+            check_streaming(actor, command)
             host = command.host or self.settings.host_name
-            return self._enqueue(text, command, actor, reply, host, dedupe_key)
+            question = None if confirmed else confirmation_question(actor, command, host)
+            if question:
+                raise NeedsConfirmation(question)
+            try:
+                self.rate.check(actor, command)
+            except redis.RedisError:
+                raise QueueUnavailable(REDIS_DOWN) from None
+            return self._enqueue(shown, command, actor, reply, host, dedupe_key, confirmed)
+        except NeedsConfirmation as exc:
+            self._audit(actor, shown, "asked", None, exc.message)
+            raise
         except DockerverseError as exc:
-            self._audit(actor, text, "refused", None, str(exc))
+            self._audit(actor, shown, "refused", None, exc.message)
             raise
 
+    def ask_confirmation(self, text: str, actor: Actor, reply: ReplyTo) -> str:
+        """Keep the command for a Confirm click (a few minutes, once); returns the button's token."""
+        text = normalize(text)
+        try:
+            return confirm.ask(self.redis, confirm.Pending(text, redact(text), actor.id, reply))
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
+
+    def take_confirmation(self, token: str) -> confirm.Pending | None:
+        try:
+            return confirm.take(self.redis, token)
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
+
     def _enqueue(
-        self, text: str, command: c.Command, actor: Actor, reply: ReplyTo, host: str, dedupe_key: str | None
+        self,
+        text: str,
+        command: c.Command,
+        actor: Actor,
+        reply: ReplyTo,
+        host: str,
+        dedupe_key: str | None,
+        confirmed: bool,
     ) -> Submitted:
         job_id = uuid.uuid4().hex
         seen = SEEN_PREFIX + dedupe_key if dedupe_key else None
@@ -127,7 +161,17 @@ class Dispatcher:
                 first = self.redis.get(seen)
                 first_id = first.decode() if isinstance(first, bytes) else str(first)
                 return Submitted(first_id, command, host, duplicate=True)
-            payload = new_payload(job_id, text, command, actor, reply, host)
+            role = self.policy.role_of(actor)
+            payload = new_payload(
+                job_id,
+                text,
+                command,
+                dataclasses.replace(actor, role=role),
+                reply,
+                host,
+                admin=role == self.policy.top_role,
+                confirmed=confirmed,
+            )
             try:
                 # One round trip: the job and its audit entry go in the same pipeline.
                 with self.redis.pipeline() as pipe:
@@ -151,10 +195,7 @@ class Dispatcher:
                 raise
         except redis.RedisError as exc:
             log.warning("redis unavailable: %s", exc)
-            raise QueueUnavailable(
-                "The job queue (Redis) cannot be reached, so nothing was queued and nothing will run later. "
-                "Try again in a minute; if it keeps failing, ask whoever runs Dockerverse to check Redis."
-            ) from None
+            raise QueueUnavailable(REDIS_DOWN) from None
         return Submitted(job_id, command, host)
 
     def job_timeout(self, command: c.Command) -> int:
@@ -193,45 +234,36 @@ class Dispatcher:
             "at": f"{time.time():.3f}",
             "actor": actor.id,
             "origin": actor.source,
+            "channel": actor.channel or "",
             "command": text[:500],
             "decision": decision,
             "job_id": job_id or "",
             "reason": reason or "",
         }
+        if self.settings.audit_file:
+            self._audit_to_file(entry)
         if pipe is not None:
-            pipe.xadd(AUDIT_STREAM, entry, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(audit.STREAM, entry, maxlen=audit.MAX, approximate=True)  # type: ignore[arg-type]
             return
         try:
-            self.redis.xadd(AUDIT_STREAM, entry, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+            self.redis.xadd(audit.STREAM, entry, maxlen=audit.MAX, approximate=True)  # type: ignore[arg-type]
         except redis.RedisError:
             log.warning("audit not written (redis down): %s", json.dumps(entry))
+
+    def _audit_to_file(self, entry: dict[str, str]) -> None:
+        """One JSON line per decision, appended (O_APPEND keeps concurrent lines whole)."""
+        try:
+            with open(self.settings.audit_file or "", "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            log.error("audit file %s not written: %s", self.settings.audit_file, exc)
 
     def audit_entries(self, limit: int) -> list[dict[str, Any]]:
         """Newest first, each with its job's outcome (or the refusal's reason)."""
         try:
-            raw: Any = self.redis.xrevrange(AUDIT_STREAM, count=limit)
-            entries = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in raw or []]
-            with self.redis.pipeline(transaction=False) as pipe:
-                for e in entries:
-                    pipe.hmget(Job.key_for(e["job_id"]) if e["job_id"] else "-", ["status", "meta"])
-                statuses = pipe.execute()
+            return audit.read(self.redis, limit)
         except redis.RedisError:
             raise QueueUnavailable("Redis cannot be reached, so the audit log cannot be read now.") from None
-        out = []
-        for e, (status, meta) in zip(entries, statuses, strict=True):
-            outcome = e["reason"] if e["decision"] == "refused" else _outcome(status, meta)
-            out.append(
-                {
-                    "at": float(e["at"]),
-                    "actor": e["actor"],
-                    "origin": e["origin"],
-                    "command": e["command"],
-                    "decision": e["decision"],
-                    "job_id": e["job_id"] or None,
-                    "outcome": outcome,
-                }
-            )
-        return out
 
     def readiness(self) -> dict[str, Any]:
         """Redis answers and a live worker serves the default host."""
@@ -304,14 +336,6 @@ class Dispatcher:
 
 
 FINAL = frozenset({"finished", "failed", "stopped", "canceled"})
-
-
-def _outcome(status: bytes | None, meta: bytes | None) -> str:
-    """`finished`, `failed: <why>` (a job that ran but could not do it), `queued`, ... or `expired`."""
-    if status is None:
-        return "expired"
-    failed = json.loads(meta).get("failed") if meta else None
-    return f"failed: {failed}" if failed else _text(status)
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,16 @@ from typing import Any, Literal
 
 from bot import commands as c
 from bot.errors import CommandError
-from bot.units import check_image, check_name, parse_docker_time, parse_duration, parse_env, parse_port, parse_size
+from bot.units import (
+    check_image,
+    check_name,
+    mask_env,
+    parse_docker_time,
+    parse_duration,
+    parse_env,
+    parse_port,
+    parse_size,
+)
 
 MAX_TEXT = 4000
 MAX_TAIL = 10_000
@@ -300,6 +309,14 @@ _SPECS: tuple[Spec, ...] = (
         options=(HOST,),
     ),
     Spec("hosts", "show the Docker host and its worker", "hosts", ("hosts",), lambda p: c.Hosts()),
+    Spec(
+        "audit",
+        "the audit log's latest entries: who asked what, from where, and what came of it (admins)",
+        "audit [--limit N]",
+        ("audit", "audit --limit 50"),
+        lambda p: c.Audit(limit=p.value("--limit", _int_range(1, 200), 20)),
+        options=(Opt(("--limit", "-n"), "--limit", "value", "N", "how many entries (1-200, default 20)"),),
+    ),
 )
 
 SPECS: dict[str, Spec] = {spec.verb: spec for spec in _SPECS}
@@ -424,6 +441,25 @@ def _check_positionals(spec: Spec, args: list[str]) -> None:
         extra = " ".join(args[most:])
         tip = " Put the container's command after `--`." if spec.takes_command else ""
         raise CommandError(f"`{spec.verb}`: unexpected `{extra}`.{tip} Usage: `{spec.usage}`")
+
+
+def redact(text: str) -> str:
+    """The command as it may be shown, audited and logged: secret-looking `-e` values masked."""
+    try:
+        words = shlex.split(normalize(text))
+    except ValueError:
+        return text
+    masked, changed = [], False
+    for i, word in enumerate(words):
+        out = word
+        if i and words[i - 1] in ("-e", "--env"):
+            out = mask_env(word)
+        elif word.startswith(("-e", "--env=")) and "=" in word and word not in ("-e", "--env"):
+            flag = "--env=" if word.startswith("--env=") else "-e"
+            out = flag + mask_env(word[len(flag) :])
+        changed |= out != word
+        masked.append(out)
+    return shlex.join(masked) if changed else text
 
 
 def help_text(topic: str | None = None) -> str:

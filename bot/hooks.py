@@ -83,10 +83,13 @@ class HookEndpoint:
         name = request.path_params["name"]
         peer = request.client.host if request.client else "?"
 
-        def refuse(status: int, message: str) -> JSONResponse:
+        def refuse(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
             # Logged for whoever runs the service; the message never holds the secret.
             log.warning("hook %s: refused %s from %s: %s", name, status, peer, message)
-            return error(status, message)
+            response = error(status, message)
+            if retry_after:
+                response.headers["Retry-After"] = str(retry_after)
+            return response
 
         hook = self.hooks.get(name)
         if hook is None:
@@ -109,7 +112,7 @@ class HookEndpoint:
         try:
             return await self.run(hook, req, delivery)
         except DockerverseError as exc:
-            return refuse(exc.status, exc.message)
+            return refuse(exc.status, exc.message, getattr(exc, "retry_after", None))
 
     @staticmethod
     def verify(key: bytes, request: Request, body: bytes) -> tuple[str | None, str | None]:

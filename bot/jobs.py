@@ -43,6 +43,8 @@ class Payload:
     reply: ReplyTo
     host: str
     issued_at: float
+    admin: bool = False  # the actor holds the top role: may act on containers the bot did not create
+    confirmed: bool = False  # a person confirmed this destructive command in Slack
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class Payload:
             "reply": asdict(self.reply),
             "host": self.host,
             "issued_at": self.issued_at,
+            "admin": self.admin,
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -68,11 +72,23 @@ class Payload:
             reply=ReplyTo(**data["reply"]),
             host=str(data["host"]),
             issued_at=float(data["issued_at"]),
+            admin=bool(data.get("admin", False)),
+            confirmed=bool(data.get("confirmed", False)),
         )
 
 
-def new_payload(job_id: str, text: str, command: c.Command, actor: Actor, reply: ReplyTo, host: str) -> Payload:
-    return Payload(job_id, text, command, actor, reply, host, time.time())
+def new_payload(
+    job_id: str,
+    text: str,
+    command: c.Command,
+    actor: Actor,
+    reply: ReplyTo,
+    host: str,
+    *,
+    admin: bool = False,
+    confirmed: bool = False,
+) -> Payload:
+    return Payload(job_id, text, command, actor, reply, host, time.time(), admin, confirmed)
 
 
 def _canonical(data: dict[str, Any]) -> bytes:

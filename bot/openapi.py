@@ -30,7 +30,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": words[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
-COMMON = (400, 401, 403, 404, 409, 500, 503, 504)
+COMMON = (400, 401, 403, 404, 409, 429, 500, 503, 504)
 ID = {
     "name": "id",
     "in": "path",
@@ -162,6 +162,8 @@ SCHEMAS: dict[str, Any] = {
             "decision": {"type": "string"},
             "job_id": {"type": ["string", "null"]},
             "outcome": {"type": "string"},
+            "channel": {"type": ["string", "null"]},
+            "duration": {"type": ["number", "null"]},
         },
     },
 }

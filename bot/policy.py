@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
 from bot.units import format_size, parse_size
 
+RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button"]
 
 
@@ -79,13 +81,20 @@ class Policy:
     max_limits: Limits = Limits(2 * 1024**3, 2.0, 1024)
     hooks: dict[str, Hook] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
+    rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
     source: str = "built-in defaults"
 
+    @property
+    def top_role(self) -> str:
+        return list(self.permissions)[-1]
+
     def granted(self, role: str) -> set[str]:
+        """The role's commands and those of every role below it; the top role also reads the audit log."""
         names = list(self.permissions)
         if role not in names:
             return set()
-        return {cmd for r in names[: names.index(role) + 1] for cmd in self.permissions[r]}
+        extra = {"audit"} if role == self.top_role else set()
+        return extra | {cmd for r in names[: names.index(role) + 1] for cmd in self.permissions[r]}
 
     def role_of(self, actor: Actor) -> str | None:
         """The highest role the actor holds; the console is always admin."""
@@ -98,7 +107,7 @@ class Policy:
         return held[-1] if held else None
 
     def lowest_role_for(self, permission: str) -> str | None:
-        return next((r for r in self.permissions if permission in self.permissions[r]), None)
+        return next((r for r in self.permissions if permission in self.granted(r)), None)
 
     def authorize(self, actor: Actor, command: c.Command) -> c.Command:
         role = self.role_of(actor)
@@ -235,7 +244,11 @@ def load_policy(path: str | None) -> Policy:
         raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")
     hooks = _hooks(raw.get("hooks") or {}, perms, path)
     tokens = _tokens(raw.get("tokens") or {}, perms, path)
+    rate = str((raw.get("rate_limits") or {}).get("mutating", base.rate_limit))
+    if not RATE.fullmatch(rate):
+        raise DockerverseError(f"{path}: rate_limits.mutating is `{rate}`; write it like `30/minute` or `5/second`.")
     return Policy(
+        rate_limit=rate,
         roles=roles,
         hooks=hooks,
         tokens=tokens,

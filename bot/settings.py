@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="DOCKERVERSE_LOG_LEVEL")
     # Worker processes per host for long jobs (log follows, pulls), beside the one for quick commands.
     stream_workers: int = Field(2, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
+    # Also append every audit entry as a JSON line to this file (the Redis stream is always written).
+    audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.
     cors_origins: str | None = Field(None, alias="DOCKERVERSE_CORS_ORIGINS")
 

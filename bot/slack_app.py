@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot import confirm
 from bot.dispatch import Dispatcher, Submitted
 from bot.errors import DockerverseError
+from bot.gate import NeedsConfirmation
+from bot.grammar import redact
 from bot.jobs import ReplyTo
 from bot.policy import Actor
 from bot.settings import Settings
@@ -54,36 +58,87 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
     # 200 never waits on Slack's Web API; the set keeps the tasks referenced until they finish.
     background: set[asyncio.Task[Any]] = set()
 
-    async def submit(text: str, actor: Actor, reply: ReplyTo, dedupe: str | None = None) -> Submitted:
+    async def submit(
+        text: str, actor: Actor, reply: ReplyTo, dedupe: str | None = None, confirmed: bool = False
+    ) -> Submitted:
         # rq and redis-py are synchronous: keep them off the event loop.
-        return await run_in_threadpool(dispatcher.submit, text, actor, reply, dedupe)
+        return await run_in_threadpool(dispatcher.submit, text, actor, reply, dedupe, confirmed)
+
+    async def confirmation(text: str, actor: Actor, reply: ReplyTo, question: str) -> dict[str, Any]:
+        """The message that asks for a Confirm click: text and Block Kit blocks."""
+        token = await run_in_threadpool(dispatcher.ask_confirmation, text, actor, reply)
+        return {"text": f"⚠️ {question}", "blocks": confirm.blocks(question, redact(text), token)}
+
+    def in_background(coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coroutine)
+        background.add(task)
+        task.add_done_callback(background.discard)
 
     @app.command(re.compile(r"^/.+"))
     async def on_slash(ack: AsyncAck, command: dict[str, Any]) -> None:
         text = command.get("text") or ""
         actor = Actor(command["user_id"], "slash", command.get("channel_id"))
+        reply = ReplyTo(channel=command["channel_id"])
         try:
-            sub = await submit(text, actor, ReplyTo(channel=command["channel_id"]))
+            sub = await submit(text, actor, reply)
+        except NeedsConfirmation as exc:
+            try:
+                await ack(response_type="ephemeral", **await confirmation(text, actor, reply, exc.message))
+            except DockerverseError as down:
+                await ack(response_type="ephemeral", text=f"❌ {down.message}")
+            return
         except DockerverseError as exc:
             await ack(response_type="ephemeral", text=f"❌ {exc.message}")
             return
         await ack(response_type="ephemeral", text=queued_text(text, sub, "in this channel"))
 
+    @app.action(confirm.CONFIRM_ACTION)
+    async def on_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Run the kept command with the clicking person's own permissions, once."""
+        await ack()
+        clicker = body["user"]["id"]
+        pending = await run_in_threadpool(dispatcher.take_confirmation, body["actions"][0].get("value", ""))
+        if pending is None:
+            await respond(
+                replace_original=True, text="⌛ This confirmation expired or was already used: run the command again."
+            )
+            return
+        actor = Actor(clicker, "button", (body.get("channel") or {}).get("id") or pending.reply.channel)
+        try:
+            sub = await submit(pending.text, actor, pending.reply, None, True)
+        except DockerverseError as exc:
+            await respond(
+                replace_original=True, text=f"❌ <@{clicker}> confirmed `{pending.shown}`, but: {exc.message}"
+            )
+            return
+        await respond(
+            replace_original=True,
+            text=f"✅ <@{clicker}> confirmed `{pending.shown}`: queued as job "
+            f"`{sub.job_id[:12]}` on host `{sub.host}`.",
+        )
+
+    @app.action(confirm.CANCEL_ACTION)
+    async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        pending = await run_in_threadpool(dispatcher.take_confirmation, body["actions"][0].get("value", ""))
+        what = f"`{pending.shown}`" if pending else "The command"
+        await respond(replace_original=True, text=f"✋ <@{body['user']['id']}> cancelled {what}: nothing was run.")
+
     async def in_thread(event: dict[str, Any], body: dict[str, Any], say: AsyncSay, source: str) -> None:
         thread_ts = event.get("thread_ts") or event["ts"]
         actor = Actor(event["user"], source, event["channel"])  # type: ignore[arg-type]
         dedupe = f"event:{body['event_id']}" if body.get("event_id") else None
+        text = strip_mention(event.get("text", ""))
+        reply = ReplyTo(channel=event["channel"], thread_ts=thread_ts)
         try:
-            await submit(
-                strip_mention(event.get("text", "")),
-                actor,
-                ReplyTo(channel=event["channel"], thread_ts=thread_ts),
-                dedupe,
-            )
+            await submit(text, actor, reply, dedupe)
+        except NeedsConfirmation as exc:
+            try:
+                in_background(say(thread_ts=thread_ts, **await confirmation(text, actor, reply, exc.message)))
+            except DockerverseError as down:
+                in_background(say(text=f"❌ {down.message}", thread_ts=thread_ts))
         except DockerverseError as exc:
-            task = asyncio.create_task(say(text=f"❌ {exc.message}", thread_ts=thread_ts))
-            background.add(task)
-            task.add_done_callback(background.discard)
+            in_background(say(text=f"❌ {exc.message}", thread_ts=thread_ts))
 
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], body: dict[str, Any], say: AsyncSay) -> None:

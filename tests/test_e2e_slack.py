@@ -107,14 +107,37 @@ def test_run_logs_rm_through_slack(
     assert "2 log lines" in text_of(root)
     assert tail.params["thread_ts"] == root.response["ts"] and "line2\nline3" in tail.params["text"]
 
-    stack.slash(f"rm {name}", channel=chan)
+    asked = stack.slash(f"rm {name}", channel=chan).json()
+    token = confirm_token(asked)
+    assert "Remove container" in asked["text"] and not docker_cleanup.containers.get(name).attrs["State"]["Dead"]
+    stack.click("dockerverse_confirm", token, slack.response_url("rm1"), channel=chan)
+    answer = slack.wait_for("response_url", lambda c: c.params.get("_name") == "rm1")[0]
+    assert answer.json_param("replace_original") in (True, "true") and "confirmed `rm" in answer.params["text"]
     refused = posts(slack, chan, count=4)[3]
     assert "is running: stop it first" in text_of(refused) and "--force" in text_of(refused)
-    stack.slash(f"rm {name} --force", channel=chan)
+
+    stack.click("dockerverse_confirm", token, slack.response_url("again"), channel=chan)
+    reused = slack.wait_for("response_url", lambda c: c.params.get("_name") == "again")[0]
+    assert "expired or was already used" in reused.params["text"]  # good for one use
+
+    forced = confirm_token(stack.slash(f"rm {name} --force", channel=chan).json())
+    stack.click("dockerverse_confirm", forced, slack.response_url("rm2"), channel=chan)
     removed = posts(slack, chan, count=5)[4]
     assert f"Removed `{name}`" in text_of(removed)
     with pytest.raises(docker.errors.NotFound):
         docker_cleanup.containers.get(name)
+
+
+def confirm_token(ack: dict[str, Any]) -> str:
+    """The Confirm button's value in an ephemeral confirmation, checked against Slack's Block Kit models."""
+    from slack_sdk.models.blocks import Block
+
+    blocks = [Block.parse(b) for b in ack["blocks"]]
+    assert all(b is not None for b in blocks)
+    [actions] = [b for b in ack["blocks"] if b["type"] == "actions"]
+    button = next(e for e in actions["elements"] if e["action_id"] == "dockerverse_confirm")
+    assert button["style"] == "danger" and "confirm" in button
+    return str(button["value"])
 
 
 def test_help_and_unknown_command(stack: Stack, slack: FakeSlack) -> None:

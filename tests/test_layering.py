@@ -17,12 +17,22 @@ EDGES = {
     "rq": {
         "bot/dispatch.py",
         "bot/jobstate.py",
+        "bot/audit.py",
         "bot/waiter.py",
         "workers/main.py",
         "workers/tasks.py",
         "workers/signed_job.py",
     },
-    "redis": {"bot/dispatch.py", "bot/waiter.py", "workers/main.py", "workers/follow.py"},
+    "redis": {
+        "bot/dispatch.py",
+        "bot/waiter.py",
+        "bot/audit.py",
+        "bot/confirm.py",
+        "bot/gate.py",
+        "workers/main.py",
+        "workers/follow.py",
+        "workers/handlers.py",
+    },
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}
 

@@ -6,15 +6,19 @@ task turns that into a failed outcome with the message as it is.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
+
+from bot import audit
 from bot import commands as c
+from bot.errors import PolicyError
+from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
-from bot.units import format_duration, format_size
+from bot.units import format_duration, format_size, mask_env
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
 from workers.render import Outcome, chunks, code_block, table
 
@@ -27,7 +31,6 @@ STATE_EMOJI = {
     "dead": "🔴",
 }
 # Environment values whose names look like secrets are masked in `inspect`.
-SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 
 RUN_LOG_LINES = 20
 
@@ -81,7 +84,29 @@ def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
     )
 
 
+def ownership(row: ContainerRow, verb: str, p: Payload) -> Outcome | None:
+    """Operators act only on containers the bot created; admins on any, confirming first in Slack.
+    Returns the confirmation to ask for, or None to go ahead."""
+    if row.managed:
+        return None
+    if not p.admin:
+        raise PolicyError(
+            f"`{row.name}` was not created by Dockerverse: your role may {verb} only containers the bot created "
+            "(label dockerverse.managed-by). An admin can, after confirming."
+        )
+    if p.actor.source in SLACK_SOURCES and not p.confirmed:
+        return Outcome(
+            True,
+            f"`{row.name}` on `{p.host}` was not created by Dockerverse. {verb.capitalize()} it anyway?",
+            confirm=True,
+        )
+    return None
+
+
 def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
+    ask = ownership(gw.container(cmd.target), "remove", p)
+    if ask:
+        return ask
     row = gw.remove(cmd.target, cmd.force)
     return Outcome(
         True,
@@ -105,6 +130,10 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
 
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
+    if cmd.action != "start":  # starting is not destructive; stopping and restarting are
+        ask = ownership(gw.container(cmd.target), cmd.action, p)
+        if ask:
+            return ask
     row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
     return Outcome(True, f"{done} `{row.name}` on `{gw.host_name}`: {row.status}", data=_container_json(row))
@@ -173,7 +202,7 @@ def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
 def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
     raw = gw.inspect(cmd.target)
     config, state, host = raw.get("Config") or {}, raw.get("State") or {}, raw.get("HostConfig") or {}
-    env = [_mask(e) for e in config.get("Env") or []]
+    env = [mask_env(e) for e in config.get("Env") or []]
     lines = [
         f"Name:     {raw.get('Name', '').lstrip('/')}",
         f"Id:       {raw.get('Id', '')[:12]}",
@@ -195,11 +224,6 @@ def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
     )
 
 
-def _mask(entry: str) -> str:
-    key, sep, value = entry.partition("=")
-    return f"{key}=••••" if sep and value and SECRET_NAME.search(key) else entry
-
-
 def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
     version = gw.version()
     rows = gw.containers(all=True)
@@ -211,6 +235,27 @@ def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
         True,
         f"Host `{gw.host_name}`: Docker {version.get('Version')}, {states}",
         data={"hosts": [{"name": gw.host_name, "docker": version.get("Version"), "containers": counts}]},
+    )
+
+
+def audit_log(conn: redis.Redis, cmd: c.Audit) -> Outcome:
+    entries = audit.read(conn, cmd.limit)
+    if not entries:
+        return Outcome(True, "The audit log is empty.", data={"entries": []})
+    rows = [
+        (
+            time.strftime("%m-%d %H:%M:%S", time.gmtime(e["at"])),
+            e["actor"],
+            e["origin"],
+            e["command"][:60],
+            e["decision"],
+            e["outcome"][:60],
+        )
+        for e in entries
+    ]
+    lines = table(("WHEN (UTC)", "WHO", "FROM", "COMMAND", "DECISION", "OUTCOME"), rows)
+    return Outcome(
+        True, f"The last {len(entries)} audit entries, newest first", code_block(lines), data={"entries": entries}
     )
 
 

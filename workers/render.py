@@ -26,11 +26,13 @@ class Outcome:
     thread: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     status: int = 200  # for the HTTP API: what kind of failure (404 unknown, 409 refused by Docker, ...)
+    confirm: bool | str = False  # True: a person must confirm first; then the token of the Confirm button
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "status": self.status,
+            "needs_confirmation": bool(self.confirm),
             "summary": self.summary,
             "text": self.text,
             "thread": list(self.thread),

@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot import confirm
 from bot.jobs import Payload
 from bot.units import format_duration
 from workers.render import SECTION_LIMIT, Outcome, cut
@@ -51,20 +52,23 @@ class SlackReplier:
         channel = payload.reply.channel
         if channel is None:
             return {"ok": True, "posted": 0}
-        mark = "✅" if outcome.ok else "❌"
+        mark = "⚠️" if outcome.confirm else "✅" if outcome.ok else "❌"
         via = "/docker " if payload.actor.source == "slash" else ""
         context = (
             f"{payload.actor.display} · `{via}{cut(payload.text, 200)}` · host `{payload.host}` · "
             f"{format_duration(seconds)} · job `{payload.id[:12]}`"
         )
         header = f"{mark} {outcome.summary}"
+        blocks = _blocks(header, outcome.text, context)
+        if isinstance(outcome.confirm, str):
+            blocks = confirm.blocks(outcome.summary, payload.text, outcome.confirm)
         posted = 0
         try:
             root = self.client.chat_postMessage(
                 channel=channel,
                 thread_ts=payload.reply.thread_ts,
                 text=cut(header, 3900),
-                blocks=_blocks(header, outcome.text, context),
+                blocks=blocks,
                 unfurl_links=False,
                 unfurl_media=False,
             )

@@ -7,6 +7,7 @@ one Slack reply module. Its return value is the job's JSON result.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -15,12 +16,13 @@ from typing import Any
 from rq import get_current_job
 
 from bot import commands as c
+from bot import confirm
 from bot.errors import DockerverseError
 from bot.jobs import Payload, verify
 from bot.settings import Settings
 from workers.follow import follow
 from workers.gateway import DockerGateway
-from workers.handlers import HANDLERS
+from workers.handlers import HANDLERS, audit_log
 from workers.render import Outcome
 from workers.reply import SlackReplier
 
@@ -85,11 +87,16 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
         try:
             if isinstance(p.command, c.Logs) and p.command.follow and job is not None:
                 outcome = follow(rt.gateway, p.command, p, job.connection)
+            elif isinstance(p.command, c.Audit) and job is not None:
+                outcome = audit_log(job.connection, p.command)
             else:
                 outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
         except DockerverseError as exc:
             outcome = Outcome(False, exc.message, status=exc.status)
     seconds = time.monotonic() - started
+    if outcome.confirm is True and job is not None:
+        token = confirm.ask(job.connection, confirm.Pending(p.text, p.text, p.actor.id, p.reply))
+        outcome = dataclasses.replace(outcome, confirm=token)
     if not outcome.ok and job is not None:
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
         job.save_meta()  # type: ignore[no-untyped-call]

@@ -69,9 +69,11 @@ class Stack:
     http: httpx.Client = field(default_factory=httpx.Client)
 
     @classmethod
-    def start(cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, **extra: str) -> Stack:
+    def start(
+        cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, policy_extra: str = "", **extra: str
+    ) -> Stack:
         policy = tmp / "policy.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(POLICY + policy_extra)
         env = {
             **os.environ,
             "REDIS_URL": redis_url,
@@ -169,6 +171,38 @@ class Stack:
             "trigger_id": "1.2.3",
         }
         return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded", **kw)
+
+    def click(
+        self, action_id: str, value: str, response_url: str, user: str = "U0OPS", channel: str = "C0CHAN"
+    ) -> httpx.Response:
+        """A block_actions payload, shaped as in ../shared/slack-payloads/block_actions.form."""
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": "tester", "team_id": "T061EG9R6"},
+            "api_app_id": "A0MDYCDME",
+            "token": "x",
+            "trigger_id": "1.2.3",
+            "team": {"id": "T061EG9R6"},
+            "container": {
+                "type": "message",
+                "message_ts": "1548261231.000200",
+                "channel_id": channel,
+                "is_ephemeral": True,
+            },
+            "channel": {"id": channel, "name": "test"},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "dockerverse_confirmation",
+                    "value": value,
+                    "action_ts": "1548426417.840180",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post_signed(body, "application/x-www-form-urlencoded")
 
     def event(self, event: dict[str, Any], event_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
         body = {

@@ -1,0 +1,59 @@
+"""The audit log: a capped Redis stream of every decision, read back with each job's outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import redis
+from rq.job import Job
+
+STREAM = "dockerverse:audit"
+MAX = 100_000
+
+
+def read(conn: redis.Redis, limit: int) -> list[dict[str, Any]]:
+    """Newest first, each with its job's outcome (or the refusal's reason) and duration."""
+    raw: Any = conn.xrevrange(STREAM, count=limit)
+    entries = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in raw or []]
+    with conn.pipeline(transaction=False) as pipe:
+        for e in entries:
+            pipe.hmget(Job.key_for(e["job_id"]) if e["job_id"] else "-", ["status", "meta", "started_at", "ended_at"])
+        jobs = pipe.execute()
+    out = []
+    for e, (status, meta, started, ended) in zip(entries, jobs, strict=True):
+        outcome = e["reason"] if e["decision"] in ("refused", "asked") else _outcome(status, meta)
+        out.append(
+            {
+                "at": float(e["at"]),
+                "actor": e["actor"],
+                "origin": e["origin"],
+                "channel": e.get("channel") or None,
+                "command": e["command"],
+                "decision": e["decision"],
+                "job_id": e["job_id"] or None,
+                "outcome": outcome,
+                "duration": _seconds_between(started, ended),
+            }
+        )
+    return out
+
+
+def _seconds_between(started: bytes | None, ended: bytes | None) -> float | None:
+    if not (started and ended):
+        return None
+    begin, end = (datetime.fromisoformat(_text(t).replace("Z", "+00:00")) for t in (started, ended))
+    return round((end - begin).total_seconds(), 3)
+
+
+def _outcome(status: bytes | None, meta: bytes | None) -> str:
+    """`finished`, `failed: <why>` (a job that ran but could not do it), `queued`, ... or `expired`."""
+    if status is None:
+        return "expired"
+    failed = json.loads(meta).get("failed") if meta else None
+    return f"failed: {failed}" if failed else _text(status)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,79 @@
+"""What a command must pass after the policy allows it: where it may run, whether a person must
+confirm it first, and how often an actor may change things."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import redis
+from limits import parse as parse_limit
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from bot import commands as c
+from bot.errors import CommandError, DockerverseError
+from bot.policy import Actor
+
+SLACK_SOURCES = ("slash", "mention", "dm", "button")
+# Where a follow's lines can be shown as they come; Slack threads get them with issue 6's batching.
+STREAMING_SOURCES = ("api", "shell")
+
+
+class NeedsConfirmation(DockerverseError):
+    """Not refused: a person must click Confirm first (Slack only)."""
+
+    status = 409
+
+
+class RateLimited(DockerverseError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def confirmation_question(actor: Actor, command: c.Command, host: str) -> str | None:
+    """rm and rmi from Slack wait for a Confirm click; other interfaces are explicit enough."""
+    if actor.source not in SLACK_SOURCES:
+        return None
+    if isinstance(command, c.Remove):
+        force = " It is stopped first if it runs." if command.force else ""
+        return f"Remove container `{command.target}` on `{host}`?{force} This cannot be undone."
+    if isinstance(command, c.RemoveImage):
+        return f"Remove image `{command.image}` on `{host}`? (Only the tag goes if the image has others.)"
+    return None
+
+
+def check_streaming(actor: Actor, command: c.Command) -> None:
+    if isinstance(command, c.Logs) and command.follow and actor.source not in STREAMING_SOURCES:
+        raise CommandError(
+            "`logs --follow` is not available in chat yet: it streams through the REST API "
+            "(GET /api/containers/NAME/logs with Accept: text/event-stream) and `dockerverse shell`. "
+            "Here, use `logs NAME --tail N`."
+        )
+
+
+class RateLimit:
+    """Mutating commands per actor (person, hook or token), in a moving window kept in Redis."""
+
+    def __init__(self, conn: redis.Redis, spec: str) -> None:
+        self.spec = spec
+        self.item = parse_limit(spec)
+        self.limiter = MovingWindowRateLimiter(
+            RedisStorage("redis://", connection_pool=conn.connection_pool, key_prefix="dockerverse:rate")
+        )
+
+    def check(self, actor: Actor, command: c.Command) -> None:
+        if not command.mutates or actor.source == "shell":
+            return
+        if self.limiter.hit(self.item, actor.id):
+            return
+        reset = self.limiter.get_window_stats(self.item, actor.id).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        raise RateLimited(
+            f"Slow down: at most {self.spec} changing commands per actor (rate_limits.mutating); "
+            f"try again in {wait} s.",
+            wait,
+        )
