@@ -18,7 +18,7 @@ from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL
 from workers import handlers
 from workers.gateway import DockerGateway
-from workers.render import MAX_THREAD_CHUNKS, SECTION_LIMIT, Outcome
+from workers.render import SECTION_LIMIT, Outcome
 from workers.reply import SlackReplier
 
 MB = 1024**2
@@ -93,8 +93,8 @@ def test_list_of_many_long_named_containers_fits_one_section(
     assert sorted(r["name"] for r in outcome.data["containers"]) == sorted(names)
 
 
-def test_logs_of_thousands_of_lines_split_into_at_most_five_chunks(gw: DockerGateway, test_image: str) -> None:
-    """logs of 3,000 lines go to at most 5 thread chunks, each under 3,000 chars, the last saying --tail/--grep."""
+def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, test_image: str) -> None:
+    """logs of 3,000 lines (more than 5 messages hold) become a file for the thread, with the last lines shown."""
     name = f"dvtest-logs-{uuid.uuid4().hex[:8]}"
     _run_to_exit(
         gw, test_image, name, "i=1; while [ $i -le 3000 ]; do printf 'line %05d of the log\\n' $i; i=$((i+1)); done"
@@ -105,18 +105,13 @@ def test_logs_of_thousands_of_lines_split_into_at_most_five_chunks(gw: DockerGat
 
     assert outcome.ok
     assert outcome.summary == f"3000 log lines from `{name}` on `local`"
-    assert len(outcome.thread) == MAX_THREAD_CHUNKS
-    assert all(len(chunk) < SECTION_LIMIT for chunk in outcome.thread)
-    assert all(chunk.startswith("```\n") for chunk in outcome.thread)
-    *full, last = outcome.thread
-    assert all(MORE.search(chunk) is None for chunk in full)
-    more = MORE.search(last)
-    assert more, last[-200:]
-    assert "--tail" in last and "--grep" in last
-    shown = [line for chunk in outcome.thread for line in _code_lines(chunk)]
-    # Oldest first, in order, none lost between chunks; the rest is counted in the note.
-    assert shown == [f"line {i:05d} of the log" for i in range(1, len(shown) + 1)]
-    assert len(shown) + int(more.group(1)) == 3000
+    assert outcome.attachment is not None
+    filename, content = outcome.attachment
+    assert filename == f"{name}-logs.txt"
+    assert content.splitlines() == [f"line {i:05d} of the log" for i in range(1, 3001)]
+    [note] = outcome.thread
+    assert len(note) < SECTION_LIMIT and "All 3000 lines are in" in note
+    assert _code_lines(note.split("\n", 1)[1])[-1] == "line 03000 of the log"
     assert len(outcome.data["lines"]) == 3000
 
 
@@ -154,21 +149,23 @@ def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, test_im
 def test_long_logs_are_delivered_to_slack_within_its_limits(
     gw: DockerGateway, test_image: str, fake_slack: FakeSlack
 ) -> None:
-    """Delivering a long logs outcome posts a root message and at most 5 thread replies, all within limits."""
+    """Delivering a long logs outcome posts a root message, one note in its thread and the file
+    (files.getUploadURLExternal, the bytes, files.completeUploadExternal in that thread)."""
     name = f"dvtest-deliver-{uuid.uuid4().hex[:8]}"
     _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 4000 ]; do echo "entry number $i"; i=$((i+1)); done')
     command = c.Logs(target=name, tail=10_000)
     payload = _payload(command, f"logs {name} --tail 10000", channel="C1")
     outcome: Outcome = handlers.logs(gw, command, payload)
 
-    delivery = SlackReplier("xoxb-test", fake_slack.url).deliver(payload, outcome, 0.5)
+    delivery = SlackReplier("xoxb-test", fake_slack.url).session(payload).finish(outcome, 0.5)
 
     assert delivery["ok"] is True
-    assert delivery["posted"] == 1 + len(outcome.thread) <= 1 + MAX_THREAD_CHUNKS
-    root, *replies = fake_slack.calls("chat.postMessage")
-    assert root.params.get("thread_ts") is None
+    root, note = fake_slack.calls("chat.postMessage")
+    assert root.params.get("thread_ts") is None and note.params["thread_ts"] == delivery["ts"]
     for block in root.json_param("blocks"):
         texts = [block["text"]["text"]] if "text" in block else [e["text"] for e in block["elements"]]
         assert all(len(t) <= SECTION_LIMIT for t in texts)
-    assert [r.params["text"] for r in replies] == list(outcome.thread)
-    assert all(r.params["thread_ts"] == delivery["ts"] for r in replies)
+    [done] = fake_slack.calls("files.completeUploadExternal")
+    assert done.params["channel_id"] == "C1" and done.params["thread_ts"] == delivery["ts"]
+    [uploaded] = fake_slack.uploads.values()
+    assert uploaded.decode().splitlines()[-1] == "entry number 4000"

@@ -20,7 +20,7 @@ from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.units import format_duration, format_size, mask_env
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
-from workers.render import Outcome, chunks, code_block, table
+from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
 
 STATE_EMOJI = {
     "running": "🟢",
@@ -126,7 +126,14 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
         return Outcome(True, f"No log lines{grep}{since} from `{row.name}` on `{gw.host_name}`.", data=data)
     noun = "line" if len(lines) == 1 else "lines"
     summary = f"{len(lines)} log {noun}{grep}{since} from `{row.name}` on `{gw.host_name}`"
-    return Outcome(True, summary, thread=chunks(lines, more_hint=": use a smaller --tail or --grep"), data=data)
+    every = chunks(lines, more_hint="", most=len(lines))
+    if len(every) <= MAX_THREAD_CHUNKS:
+        return Outcome(True, summary, thread=every, data=data)
+    # More than a few messages hold: the lines go up as a file in the thread, the last ones shown.
+    name = f"{row.name}-logs.txt"
+    note = f"All {len(lines)} lines are in `{name}` below; the last ones:\n"
+    tail = code_block(lines[-40:], limit=BLOCK_BODY_LIMIT - len(note))
+    return Outcome(True, summary, thread=(note + tail,), data=data, attachment=(name, "\n".join(lines) + "\n"))
 
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:

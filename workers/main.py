@@ -22,7 +22,7 @@ from rq.timeouts import JobTimeoutException
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.settings import Settings
-from workers import follow, tasks
+from workers import follow, progress, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 
@@ -57,7 +57,8 @@ def on_failure(job: Job, exc_type: type[BaseException], exc: BaseException, tb: 
         payload = tasks.trusted_payload(job.kwargs.get("payload"), job.kwargs.get("sig"), job.id)
     except tasks.UntrustedJob:
         return False
-    tasks.deliver(payload, Outcome(False, message), 0.0)
+    session = progress.current if progress.current is not None and progress.current.p.id == job.id else None
+    tasks.deliver(payload, Outcome(False, message), 0.0, session)
     return True
 
 

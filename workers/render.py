@@ -27,6 +27,8 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
     status: int = 200  # for the HTTP API: what kind of failure (404 unknown, 409 refused by Docker, ...)
     confirm: bool | str = False  # True: a person must confirm first; then the token of the Confirm button
+    blocks: tuple[dict[str, Any], ...] = ()  # Block Kit for Slack (a list with buttons); text stays for others
+    attachment: tuple[str, str] | None = None  # (file name, content) too long for messages: a file in the thread
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -20,11 +20,12 @@ from bot import confirm
 from bot.errors import DockerverseError
 from bot.jobs import Payload, verify
 from bot.settings import Settings
+from workers import progress
 from workers.follow import follow
 from workers.gateway import DockerGateway
 from workers.handlers import HANDLERS, audit_log
 from workers.render import Outcome
-from workers.reply import SlackReplier
+from workers.reply import Session, SlackReplier
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
     p = trusted_payload(payload, sig, job.id if job else None)
     rt = runtime()
     started = time.monotonic()
+    session = open_session(p)
     if p.host != rt.host:
         outcome = Outcome(
             False,
@@ -100,15 +102,26 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
     if not outcome.ok and job is not None:
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
         job.save_meta()  # type: ignore[no-untyped-call]
-    delivery = deliver(p, outcome, seconds)
+    delivery = deliver(p, outcome, seconds, session)
     return {**outcome.to_json(), "host": rt.host, "seconds": round(seconds, 4), "delivery": delivery}
 
 
-def deliver(p: Payload, outcome: Outcome, seconds: float) -> dict[str, Any]:
+def open_session(p: Payload) -> Session | None:
+    """The job's Slack conversation, if it has one; handlers report progress through it."""
     rt = runtime()
+    session = rt.replier.session(p) if rt.replier is not None and p.reply.channel else None
+    progress.current = session
+    if session is not None:
+        session.start()
+    return session
+
+
+def deliver(p: Payload, outcome: Outcome, seconds: float, session: Session | None = None) -> dict[str, Any]:
+    rt = runtime()
+    progress.current = None
     if p.reply.channel is None:
         return {"ok": True, "posted": 0}
     if rt.replier is None:
         log.error("job %s wants a Slack reply but SLACK_BOT_TOKEN is not set on this worker", p.id)
         return {"ok": False, "posted": 0, "error": "SLACK_BOT_TOKEN is not set on the worker"}
-    return rt.replier.deliver(p, outcome, seconds)
+    return (session or rt.replier.session(p)).finish(outcome, seconds)
