@@ -37,6 +37,7 @@ class ListContainers(Command):
     verb: ClassVar[str] = "list"
     all: bool = False
     filter: str | None = None
+    page: int = 1  # Slack shows 20 containers a message, with a button for the next page
 
 
 @dataclass(frozen=True)

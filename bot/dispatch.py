@@ -27,7 +27,7 @@ from rq.serializers import JSONSerializer
 
 from bot import audit, confirm
 from bot import commands as c
-from bot.errors import DockerverseError, QueueUnavailable
+from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
 from bot.grammar import normalize, parse, redact
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
@@ -55,6 +55,9 @@ def queue_name(host: str, lane: str = "quick") -> str:
 
 def lane_of(command: c.Command) -> str:
     return "stream" if isinstance(command, c.Pull) or (isinstance(command, c.Logs) and command.follow) else "quick"
+
+
+STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
 
 
 def follow_key(job_id: str) -> str:
@@ -294,6 +297,17 @@ class Dispatcher:
             return None
         ended = job.get_status(refresh=False) in (JobStatus.FINISHED, JobStatus.FAILED)
         return describe(job, job.latest_result() if ended else None)
+
+    def stop_follow(self, key: str, actor: Actor) -> None:
+        """The Stop button: anyone who may read logs may stop a follow; the worker ends it within a second."""
+        if not (key.startswith(follow_key("")) and JOB_ID.fullmatch(key.removeprefix(follow_key("")))):
+            raise CommandError("That Stop button is not one of ours.")
+        if "logs" not in self.policy.granted(self.policy.role_of(actor) or ""):
+            raise PolicyError(f"Not allowed: stopping a follow needs the `logs` permission ({actor.display}).")
+        try:
+            self.redis.set(key + ":stop", b"1", ex=3600)
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
 
     def blocking(self) -> redis.Redis:
         """Its own connection with no socket timeout: an XREAD BLOCK may rightly wait a minute."""

@@ -16,8 +16,6 @@ from bot.errors import CommandError, DockerverseError
 from bot.policy import Actor
 
 SLACK_SOURCES = ("slash", "mention", "dm", "button")
-# Where a follow's lines can be shown as they come; Slack threads get them with issue 6's batching.
-STREAMING_SOURCES = ("api", "shell")
 
 
 class NeedsConfirmation(DockerverseError):
@@ -47,12 +45,9 @@ def confirmation_question(actor: Actor, command: c.Command, host: str) -> str | 
 
 
 def check_streaming(actor: Actor, command: c.Command) -> None:
-    if isinstance(command, c.Logs) and command.follow and actor.source not in STREAMING_SOURCES:
-        raise CommandError(
-            "`logs --follow` is not available in chat yet: it streams through the REST API "
-            "(GET /api/containers/NAME/logs with Accept: text/event-stream) and `dockerverse shell`. "
-            "Here, use `logs NAME --tail N`."
-        )
+    """A follow needs someone reading it: a person in Slack, the API's SSE client, or the shell."""
+    if isinstance(command, c.Logs) and command.follow and actor.source == "hook":
+        raise CommandError("`logs --follow` from a hook has no one to stream to: use `logs NAME --tail N`.")
 
 
 class RateLimit:

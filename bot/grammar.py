@@ -125,7 +125,12 @@ def _host(p: Parsed) -> str | None:
 
 
 def _build_list(p: Parsed) -> c.Command:
-    return c.ListContainers(all=bool(p.values.get("all")), filter=p.args[0] if p.args else None, host=_host(p))
+    return c.ListContainers(
+        all=bool(p.values.get("all")),
+        filter=p.args[0] if p.args else None,
+        page=p.value("--page", _int_range(1, 1000), 1),
+        host=_host(p),
+    )
 
 
 def _build_run(p: Parsed) -> c.Command:
@@ -193,7 +198,11 @@ _SPECS: tuple[Spec, ...] = (
         _build_list,
         aliases=("ps", "ls"),
         optional_positional="FILTER",
-        options=(Opt(("-a", "--all"), "all", help="include stopped containers"), HOST),
+        options=(
+            Opt(("-a", "--all"), "all", help="include stopped containers"),
+            Opt(("--page",), "--page", "value", "N", "which page of 20 (Slack)"),
+            HOST,
+        ),
     ),
     Spec(
         "run",

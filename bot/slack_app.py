@@ -8,8 +8,10 @@ refused, well within Slack's 3 s; mentions and DMs are answered in their thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import shlex
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot import confirm
-from bot.dispatch import Dispatcher, Submitted
+from bot.dispatch import STOP_ACTION, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.gate import NeedsConfirmation
 from bot.grammar import redact
@@ -44,6 +46,23 @@ def queued_text(text: str, sub: Submitted, where: str) -> str:
         f"⏳ `/docker {text.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
         f"the result will be posted {where}."
     )
+
+
+def button_command(kind: str, value: dict[str, Any]) -> str:
+    """The command a list button stands for; its value was written by workers/listing.py."""
+    host = ["--host", str(value["host"])] if value.get("host") else []
+    if kind == "more":
+        words = [
+            "list",
+            *(["--all"] if value.get("all") else []),
+            *([value["filter"]] if value.get("filter") else []),
+            "--page",
+            str(int(value["page"])),
+        ]
+    else:
+        name = str(value["name"])
+        words = {"logs": ["logs", name, "--tail", "50"], "remove": ["rm", name, "--force"]}.get(kind, [kind, name])
+    return shlex.join(words + host)
 
 
 def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
@@ -116,6 +135,44 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
             text=f"✅ <@{clicker}> confirmed `{pending.shown}`: queued as job "
             f"`{sub.job_id[:12]}` on host `{sub.host}`.",
         )
+
+    @app.action(re.compile(r"^dockerverse_btn_(logs|start|restart|stop|remove|more)$"))
+    async def on_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A button on a `list` row: the same command, as the person who clicked; results in the list's
+        thread. Stop, Restart and Remove were behind Slack's are-you-sure dialog: that is the confirmation."""
+        await ack()
+        action = body["actions"][0]
+        kind = action["action_id"].removeprefix("dockerverse_btn_")
+        try:
+            text = button_command(kind, json.loads(action.get("value") or "{}"))
+        except (ValueError, KeyError, TypeError):
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text="❌ That button is broken; run the command by hand.",
+            )
+            return
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        thread = (body.get("container") or {}).get("message_ts")
+        actor = Actor(body["user"]["id"], "button", channel)
+        try:
+            confirmed = kind in ("stop", "restart", "remove")
+            await submit(text, actor, ReplyTo(channel=channel, thread_ts=thread), None, confirmed)
+        except DockerverseError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=f"❌ `{text}`: {exc.message}")
+
+    @app.action(STOP_ACTION)
+    async def on_stop_follow(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            await run_in_threadpool(
+                dispatcher.stop_follow,
+                body["actions"][0].get("value", ""),
+                Actor(body["user"]["id"], "button", channel),
+            )
+        except DockerverseError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
 
     @app.action(confirm.CANCEL_ACTION)
     async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

@@ -63,7 +63,7 @@ def text_of(call: Call) -> str:
     for block in blocks:
         if "text" in block:
             parts.append(block["text"]["text"])
-        parts += [e.get("text", "") for e in block.get("elements", [])]
+        parts += [e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str)]
     return "\n".join(parts)
 
 
@@ -290,3 +290,55 @@ def test_lifecycle_inspect_and_hosts_through_slack(
     assert "API_TOKEN=••••" in shown and "hunter2" not in shown and "MODE=demo" in shown
     stack.slash("hosts", channel=chan)
     assert "Host `local`: Docker " in text_of(posts(slack, chan, count=6)[-1])
+
+
+def test_list_as_block_kit_with_buttons_and_pages(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """list renders rows with buttons within Slack's limits, 20 a page with a Next button; the buttons run
+    the command as the clicker, in the list's thread."""
+    from slack_sdk.models.blocks import Block
+
+    prefix = f"dvtest-{uuid.uuid4().hex[:6]}"
+    for i in range(22):
+        docker_cleanup.containers.create(
+            test_image, ["true"], name=f"{prefix}-{i:02d}", labels={"dockerverse.test": "1"}
+        )
+    chan = channel()
+    stack.slash(
+        f"run {test_image} --name {prefix}-0live -- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait'", channel=chan
+    )
+    posts(slack, chan)
+    stack.slash(f"list --all {prefix}", channel=chan)
+    listing = posts(slack, chan, count=2)[1]
+    blocks = listing.json_param("blocks")
+    assert len(blocks) <= 50 and all(Block.parse(b).to_dict() for b in blocks)  # the models enforce Slack's lengths
+    assert "23 containers matching" in text_of(listing) and "page 1 of 2" in text_of(listing)
+    live = next(b for b in blocks if b.get("block_id", "").startswith("row-") and "-0live*" in b["text"]["text"])
+    buttons = next(b for b in blocks if b.get("block_id") == live["block_id"].replace("row-", "buttons-"))["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Logs", "Restart", "Stop", "Remove"]
+    assert all("confirm" in b for b in buttons[1:]) and "confirm" not in buttons[0]
+
+    [more] = next(b for b in blocks if b.get("block_id") == "more")["elements"]
+    stack.click(
+        more["action_id"], more["value"], slack.response_url("m"), channel=chan, message_ts=listing.response["ts"]
+    )
+    page2 = posts(slack, chan, count=3)[2]
+    assert page2.params["thread_ts"] == listing.response["ts"] and "page 2 of 2" in text_of(page2)
+
+    stop = next(b for b in buttons if b["text"]["text"] == "Stop")
+    stack.click(
+        stop["action_id"],
+        stop["value"],
+        slack.response_url("s"),
+        user="U0OPS",
+        channel=chan,
+        message_ts=listing.response["ts"],
+    )
+    stopped = posts(slack, chan, count=4)[3]
+    assert f"Stopped `{prefix}-0live`" in text_of(stopped) and stopped.params["thread_ts"] == listing.response["ts"]
+    assert "<@U0OPS>" in text_of(stopped)
+    viewer = next(b for b in buttons if b["text"]["text"] == "Remove")
+    stack.click(viewer["action_id"], viewer["value"], slack.response_url("v"), user="U0NOBODY", channel=chan)
+    refused = slack.wait_for("response_url", lambda c: c.params.get("_name") == "v")[0]
+    assert "Not allowed: `rm`" in refused.params["text"]  # the clicker's own permissions

@@ -14,11 +14,12 @@ import time
 import redis
 
 from bot import commands as c
-from bot.dispatch import follow_key
+from bot.dispatch import STOP_ACTION, follow_key
 from bot.jobs import Payload
 from bot.units import format_duration, parse_docker_time
 from workers.gateway import DockerGateway
 from workers.render import Outcome
+from workers.reply import Session
 
 # Set on SIGTERM: a follow ends early so the worker's warm shutdown does not wait an hour for it.
 STOPPING = threading.Event()
@@ -26,6 +27,8 @@ STREAM_MAX = 10_000  # lines kept for a reader that fell behind or reconnects
 STREAM_TTL = 600  # seconds the stream outlives its follow, for a reconnect to pick up
 FLUSH_SECONDS = 0.05
 FLUSH_LINES = 500
+SLACK_EVERY = 1.0  # seconds between posts or edits in a thread: about Slack's pace for one channel
+SLACK_MESSAGE = 3500  # characters of lines per thread message, inside Slack's limits
 GRACE = 2.0  # seconds before the reader's key is first checked (the web sets it right after enqueueing)
 
 
@@ -60,7 +63,90 @@ class Batcher:
             self.sent += len(batch)
 
 
-def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis) -> Outcome:
+class RedisSink:
+    """For the API's SSE relay and the shell: lines into a Redis stream, while the reader holds its key."""
+
+    def __init__(self, conn: redis.Redis, key: str, name: str) -> None:
+        self.conn, self.key = conn, key
+        self.out = Batcher(conn, key)
+        conn.xadd(key, {"start": name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
+
+    def add(self, stamp: str, line: str) -> None:
+        self.out.add(stamp, line)
+
+    def flush(self, end: str | None = None) -> None:
+        self.out.flush(end=end)
+
+    def gone(self) -> str | None:
+        return None if self.conn.exists(self.key + ":alive") else "the reader disconnected"
+
+    @property
+    def sent(self) -> int:
+        return self.out.sent
+
+
+class SlackSink:
+    """For chat: lines into the job's thread, at most one post or edit a second, with a Stop button."""
+
+    def __init__(self, conn: redis.Redis, key: str, session: Session, name: str, limit: float) -> None:
+        self.conn, self.key, self.session = conn, key, session
+        self.pending: list[str] = []
+        self.current: tuple[str, list[str]] | None = None  # the thread message being filled, and its lines
+        self.last = 0.0
+        self.sent = 0
+        self.lock = threading.Lock()
+        text = f"Following `{name}` for up to {format_duration(limit)}; lines arrive in the thread."
+        session.progress(
+            text,
+            force=True,
+            blocks=[
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"⏳ {text}"}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": STOP_ACTION,
+                            "value": key,
+                            "text": {"type": "plain_text", "text": "Stop"},
+                        }
+                    ],
+                },
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": session.context()}]},
+            ],
+        )
+
+    def add(self, stamp: str, line: str) -> None:
+        with self.lock:
+            self.pending.append(line)
+
+    def flush(self, end: str | None = None) -> None:
+        with self.lock:
+            if not self.pending or (end is None and time.monotonic() - self.last < SLACK_EVERY):
+                return
+            lines, self.pending = self.pending, []
+            self.last = time.monotonic()
+        for line in lines:  # fill the current message, then start another
+            if self.current and sum(len(x) + 1 for x in self.current[1]) + len(line) < SLACK_MESSAGE:
+                self.current[1].append(line)
+                continue
+            if self.current:
+                self.session.thread_update(self.current[0], _block(self.current[1]))
+            ts = self.session.thread_post(_block([line]))
+            self.current = (ts, [line]) if ts else None
+        if self.current:
+            self.session.thread_update(self.current[0], _block(self.current[1]))
+        self.sent += len(lines)
+
+    def gone(self) -> str | None:
+        return "Stop was pressed" if self.conn.exists(self.key + ":stop") else None
+
+
+def _block(lines: list[str]) -> str:
+    return "```\n" + "\n".join(line[:SLACK_MESSAGE] for line in lines) + "\n```"
+
+
+def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, session: Session | None = None) -> Outcome:
     key = follow_key(p.id)
     after = parse_docker_time(cmd.after) if cmd.after else None
     if after:  # resuming: everything from that second on, the lines already sent skipped below
@@ -68,12 +154,14 @@ def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis) -> Out
     else:
         since = int(time.time() - cmd.since) if cmd.since is not None else None
         row, chunks, close = gw.follow(cmd.target, cmd.tail, since)
-    conn.xadd(key, {"start": row.name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
-    out = Batcher(conn, key)
+    limit = cmd.follow or 0.0
+    to_slack = session is not None and p.actor.source not in ("api", "shell")
+    out: RedisSink | SlackSink = (
+        SlackSink(conn, key, session, row.name, limit) if session and to_slack else RedisSink(conn, key, row.name)
+    )
     ended = ["the container stopped"]
     done = threading.Event()
     started = time.monotonic()
-    limit = cmd.follow or 0.0
 
     def watch() -> None:
         """Flush what waits, and stop the read when the reader left or time is up."""
@@ -87,9 +175,10 @@ def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis) -> Out
                 ended[0] = f"its time limit ({format_duration(limit)}) was reached"
             elif now - started >= GRACE and now - checked >= 1.0:
                 checked = now
-                if conn.exists(key + ":alive"):
+                gone = out.gone()
+                if gone is None:
                     continue
-                ended[0] = "the reader disconnected"
+                ended[0] = gone
             else:
                 continue
             close()

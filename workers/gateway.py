@@ -89,6 +89,21 @@ def split_reference(ref: str) -> tuple[str, str]:
     return ref, "latest"
 
 
+def _layer(event: dict[str, Any], before: tuple[int, int, bool]) -> tuple[int, int, bool]:
+    status = str(event["status"])
+    detail = event.get("progressDetail") or {}
+    done = before[2] or status in ("Pull complete", "Already exists", "Download complete")
+    return int(detail.get("current") or before[0]), int(detail.get("total") or before[1]), done
+
+
+def _pull_summary(ref: str, layers: dict[str, tuple[int, int, bool]]) -> str:
+    done = sum(1 for _, _, d in layers.values() if d)
+    have = sum(c for c, _, _ in layers.values())
+    total = sum(t for _, t, _ in layers.values())
+    size = f", {have / 1e6:.1f} of {total / 1e6:.1f} MB" if total else ""
+    return f"Pulling `{ref}`: {done} of {len(layers)} layers done{size}"
+
+
 class DockerGateway:
     def __init__(self, host_name: str, factory: Callable[[], docker.DockerClient] | None = None) -> None:
         self.host_name = host_name
@@ -248,11 +263,21 @@ class DockerGateway:
         with self._errors("rmi", ref):
             return list(self.client.api.remove_image(ref))
 
-    def pull(self, ref: str) -> str:
+    def pull(self, ref: str, on_progress: Callable[[str], None] | None = None) -> str:
+        """Pull, reporting per-layer totals as they change; returns the digest it pulled."""
         repo, tag = split_reference(ref)
+        layers: dict[str, tuple[int, int, bool]] = {}  # id -> (bytes so far, total, done)
         with self._errors("pull", ref):
-            image = self.client.images.pull(repo, tag=tag)
-        digests = image.attrs.get("RepoDigests") or [image.id]
+            for event in self.client.api.pull(repo, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise DockerFailure(f"Pulling `{ref}` on `{self.host_name}` failed: {event['error']}")
+                if on_progress and event.get("id") and event.get("status"):
+                    layers[event["id"]] = _layer(event, layers.get(event["id"], (0, 0, False)))
+                    on_progress(_pull_summary(ref, layers))
+            image = self.client.api.inspect_image(
+                ref if ":" in ref.rsplit("/", 1)[-1] or "@" in ref else f"{ref}:latest"
+            )
+        digests = image.get("RepoDigests") or [image["Id"]]
         return str(digests[0])
 
     def inspect(self, target: str) -> dict[str, Any]:

@@ -19,17 +19,11 @@ from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.units import format_duration, format_size, mask_env
+from workers import progress
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
+from workers.listing import PAGE, STATE_EMOJI, list_blocks
 from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
 
-STATE_EMOJI = {
-    "running": "🟢",
-    "exited": "⚫",
-    "created": "⚪",
-    "paused": "⏸️",
-    "restarting": "🔁",
-    "dead": "🔴",
-}
 # Environment values whose names look like secrets are masked in `inspect`.
 
 RUN_LOG_LINES = 20
@@ -62,11 +56,13 @@ def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Out
         [(f"{STATE_EMOJI.get(r.state, '❔')} {r.name}", r.image, r.status, ", ".join(r.ports)) for r in rows],
     )
     noun = "container" if len(rows) == 1 else "containers"
+    page = min(cmd.page, (len(rows) + PAGE - 1) // PAGE)
     return Outcome(
         True,
         f"{len(rows)} {scope}{noun}{matching} on `{gw.host_name}`",
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
+        blocks=tuple(list_blocks(rows, gw.host_name, page, cmd.all, cmd.filter)),
     )
 
 
@@ -196,7 +192,7 @@ def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:
 
 def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
     started = time.monotonic()
-    digest = gw.pull(cmd.image)
+    digest = gw.pull(cmd.image, progress.report)
     took = format_duration(time.monotonic() - started)
     return Outcome(
         True,

@@ -72,7 +72,9 @@ class Session:
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.last_progress = 0.0
-        self.timer = threading.Timer(RUNNING_AFTER, self.progress, args=("running…",))
+        self.latest = "running…"
+        self.began = time.monotonic()
+        self.timer = threading.Timer(RUNNING_AFTER, lambda: self.progress(self.latest, force=True))
         self.timer.daemon = True
 
     # --- while it runs -----------------------------------------------------------------------
@@ -92,8 +94,11 @@ class Session:
         """Show the job as running, with `text`; edits are throttled to one a second."""
         with self.lock:
             now = time.monotonic()
-            if not force and self.root_ts and now - self.last_progress < PROGRESS_EVERY:
-                return
+            self.latest = text
+            if not force and (
+                now - self.began < RUNNING_AFTER or (self.root_ts and now - self.last_progress < PROGRESS_EVERY)
+            ):
+                return  # a quick job posts only its result; a slow one at most one edit a second
             self.last_progress = now
             header = f"⏳ {text}"
             body = blocks or [

@@ -88,7 +88,7 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
     else:
         try:
             if isinstance(p.command, c.Logs) and p.command.follow and job is not None:
-                outcome = follow(rt.gateway, p.command, p, job.connection)
+                outcome = follow(rt.gateway, p.command, p, job.connection, session)
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
             else:

@@ -36,7 +36,7 @@ permissions:
   operator: [run, stop, start, restart, rm, pull]
   admin: [rmi]
 images:
-  allow: ["dockerverse-test/*", "busybox"]
+  allow: ["dockerverse-test/*", "busybox", "127.0.0.1:*/dockerverse-test/*"]
 limits:
   default: {memory: 64m, cpus: 0.5, pids: 64}
   max: {memory: 256m, cpus: 1.0, pids: 256}
@@ -173,7 +173,13 @@ class Stack:
         return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded", **kw)
 
     def click(
-        self, action_id: str, value: str, response_url: str, user: str = "U0OPS", channel: str = "C0CHAN"
+        self,
+        action_id: str,
+        value: str,
+        response_url: str,
+        user: str = "U0OPS",
+        channel: str = "C0CHAN",
+        message_ts: str = "1548261231.000200",
     ) -> httpx.Response:
         """A block_actions payload, shaped as in ../shared/slack-payloads/block_actions.form."""
         payload = {
@@ -185,7 +191,7 @@ class Stack:
             "team": {"id": "T061EG9R6"},
             "container": {
                 "type": "message",
-                "message_ts": "1548261231.000200",
+                "message_ts": message_ts,
                 "channel_id": channel,
                 "is_ephemeral": True,
             },
