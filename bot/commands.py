@@ -38,6 +38,7 @@ class ListContainers(Command):
     all: bool = False
     filter: str | None = None
     page: int = 1  # Slack shows 20 containers a message, with a button for the next page
+    all_hosts: bool = False  # every host served, merged and labelled by host
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Inspect(Command):
 @dataclass(frozen=True)
 class Hosts(Command):
     verb: ClassVar[str] = "hosts"
+    local: bool = False  # one host's own facts (a part of `hosts`, asked of each host)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, confirm
+from bot import audit, confirm, hosts
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
@@ -54,7 +54,12 @@ def queue_name(host: str, lane: str = "quick") -> str:
 
 
 def lane_of(command: c.Command) -> str:
-    return "stream" if isinstance(command, c.Pull) or (isinstance(command, c.Logs) and command.follow) else "quick"
+    """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts."""
+    if isinstance(command, c.Pull) or (isinstance(command, c.Logs) and command.follow):
+        return "stream"
+    if isinstance(command, c.ListContainers) and command.all_hosts:
+        return "stream"
+    return "stream" if isinstance(command, c.Hosts) and not command.local else "quick"
 
 
 STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
@@ -91,6 +96,7 @@ class Dispatcher:
         self.redis = connection
         self._blocking: redis.Redis | None = None
         self._live_until: dict[str, float] = {}
+        self._served: tuple[float, list[str]] = (0.0, [])
         self.rate = RateLimit(connection, policy.rate_limit)
         self._key = settings.require_job_key()
 
@@ -107,7 +113,7 @@ class Dispatcher:
         try:
             command = self.policy.authorize(actor, parse(text))
             check_streaming(actor, command)
-            host = command.host or self.settings.host_name
+            host = command.host or self.default_host()
             question = None if confirmed else confirmation_question(actor, command, host)
             if question:
                 raise NeedsConfirmation(question)
@@ -200,6 +206,26 @@ class Dispatcher:
             log.warning("redis unavailable: %s", exc)
             raise QueueUnavailable(REDIS_DOWN) from None
         return Submitted(job_id, command, host)
+
+    def default_host(self) -> str:
+        """Without --host: the policy's `default_host`, else the only host served, else this web's own."""
+        if self.policy.default_host:
+            return self.policy.default_host
+        expires, served = self._served
+        if expires < time.monotonic():
+            try:
+                served = hosts.live_hosts(self.redis)
+            except redis.RedisError:
+                raise QueueUnavailable(REDIS_DOWN) from None
+            self._served = (time.monotonic() + 1.0, served)  # asked at most once a second
+        if len(served) == 1 or (not served and self.settings.host_name):
+            return served[0] if served else self.settings.host_name
+        if self.settings.host_name in served:
+            return self.settings.host_name
+        raise CommandError(
+            f"Several Docker hosts are served ({', '.join(served)}) and none is the default: add "
+            "`--host H`, or set `default_host:` in the policy file."
+        )
 
     def job_timeout(self, command: c.Command) -> int:
         follow = command.follow if isinstance(command, c.Logs) else None
@@ -312,7 +338,10 @@ class Dispatcher:
     def blocking(self) -> redis.Redis:
         """Its own connection with no socket timeout: an XREAD BLOCK may rightly wait a minute."""
         if self._blocking is None:
-            self._blocking = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=0.8)
+            # (redis-py's default read timeout would cut a long block short)
+            self._blocking = redis.Redis.from_url(
+                self.settings.redis_url, socket_connect_timeout=0.8, socket_timeout=None
+            )
         return self._blocking
 
     def follow(self, job_id: str) -> Iterator[Line | End]:

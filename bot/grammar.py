@@ -129,8 +129,15 @@ def _build_list(p: Parsed) -> c.Command:
         all=bool(p.values.get("all")),
         filter=p.args[0] if p.args else None,
         page=p.value("--page", _int_range(1, 1000), 1),
+        all_hosts=_all_hosts(p),
         host=_host(p),
     )
+
+
+def _all_hosts(p: Parsed) -> bool:
+    if p.values.get("all_hosts") and p.values.get("host"):
+        raise CommandError(f"`{p.spec.verb}`: give `--host H` or `--all-hosts`, not both.")
+    return bool(p.values.get("all_hosts"))
 
 
 def _build_run(p: Parsed) -> c.Command:
@@ -193,7 +200,7 @@ _SPECS: tuple[Spec, ...] = (
     Spec(
         "list",
         "list containers (running ones unless --all)",
-        "list [-a|--all] [--host H] [FILTER]",
+        "list [-a|--all] [--host H | --all-hosts] [FILTER]",
         ("list", "list --all", "ps web"),
         _build_list,
         aliases=("ps", "ls"),
@@ -202,6 +209,7 @@ _SPECS: tuple[Spec, ...] = (
             Opt(("-a", "--all"), "all", help="include stopped containers"),
             Opt(("--page",), "--page", "value", "N", "which page of 20 (Slack)"),
             HOST,
+            Opt(("--all-hosts",), "all_hosts", help="every host served, labelled by host"),
         ),
     ),
     Spec(
@@ -317,7 +325,13 @@ _SPECS: tuple[Spec, ...] = (
         positionals=("NAME_OR_ID",),
         options=(HOST,),
     ),
-    Spec("hosts", "show the Docker host and its worker", "hosts", ("hosts",), lambda p: c.Hosts()),
+    Spec(
+        "hosts",
+        "every Docker host served: its workers, Docker version, containers, last heartbeat",
+        "hosts",
+        ("hosts",),
+        lambda p: c.Hosts(),
+    ),
     Spec(
         "audit",
         "the audit log's latest entries: who asked what, from where, and what came of it (admins)",

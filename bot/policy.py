@@ -82,6 +82,7 @@ class Policy:
     hooks: dict[str, Hook] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
+    default_host: str | None = None  # where commands without --host go; unset: the only host served
     source: str = "built-in defaults"
 
     @property
@@ -248,6 +249,7 @@ def load_policy(path: str | None) -> Policy:
     if not RATE.fullmatch(rate):
         raise DockerverseError(f"{path}: rate_limits.mutating is `{rate}`; write it like `30/minute` or `5/second`.")
     return Policy(
+        default_host=str(raw["default_host"]) if raw.get("default_host") else None,
         rate_limit=rate,
         roles=roles,
         hooks=hooks,

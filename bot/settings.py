@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="DOCKERVERSE_LOG_LEVEL")
     # Worker processes per host for long jobs (log follows, pulls), beside the one for quick commands.
     stream_workers: int = Field(2, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
+    # The Docker daemon a worker talks to (docker-py's own variables).
+    docker_host: str | None = Field(None, alias="DOCKER_HOST")
+    docker_tls_verify: str | None = Field(None, alias="DOCKER_TLS_VERIFY")
+    docker_cert_path: str | None = Field(None, alias="DOCKER_CERT_PATH")
+    # Plain tcp:// to a daemon is root for anyone on that network: refused unless this says otherwise
+    # (e.g. a socket proxy on a private network).
+    allow_plain_tcp: bool = Field(False, alias="DOCKERVERSE_ALLOW_PLAIN_TCP")
+    # Seconds a worker's registration lives without a heartbeat: a killed worker drops out after this.
+    worker_ttl: int = Field(30, alias="DOCKERVERSE_WORKER_TTL", ge=16, le=3600)
     # Also append every audit entry as a JSON line to this file (the Redis stream is always written).
     audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.
@@ -54,6 +63,25 @@ class Settings(BaseSettings):
         if value is None:
             value = dotenv_values(".env").get(name)
         return value or None
+
+    def docker_environment(self) -> dict[str, str]:
+        """The variables docker-py's from_env reads, from these settings; refuses plain TCP unless allowed."""
+        host = self.docker_host or ""
+        tls = (self.docker_tls_verify or "") not in ("", "0", "false")
+        if host.startswith("tcp://") and not tls and not self.allow_plain_tcp:
+            from bot.errors import DockerverseError
+
+            raise DockerverseError(
+                f"DOCKER_HOST={host} is plain TCP without TLS: anyone who can reach it is root on that host. "
+                "Use mutual TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem), or, "
+                "for a socket proxy on a private network, set DOCKERVERSE_ALLOW_PLAIN_TCP=1."
+            )
+        env = {"DOCKER_HOST": host} if host else {}
+        if tls:
+            env["DOCKER_TLS_VERIFY"] = "1"
+        if self.docker_cert_path:
+            env["DOCKER_CERT_PATH"] = self.docker_cert_path
+        return env
 
     def require_job_key(self) -> bytes:
         if not self.job_key or len(self.job_key) < 16:

@@ -19,6 +19,7 @@ PROMPT = "docker> "
 
 
 def render(state: dict[str, Any] | None, job_id: str, waited: float) -> tuple[bool, str]:
+    """The job's result for a terminal: (it succeeded, the text)."""
     if state is None:
         return False, f"❌ Job {job_id} is gone (expired before a worker took it?)."
     result = state.get("result")

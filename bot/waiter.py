@@ -25,7 +25,8 @@ DOWN = "Redis cannot be reached, so the job's state is unknown for now."
 
 class Waiter:
     def __init__(self, url: str, connection: redis.Redis) -> None:
-        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=0.8)
+        # No read timeout: an XREAD BLOCK may rightly wait a minute (redis-py's default would cut it at 5 s).
+        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=0.8, socket_timeout=None)
         self.sync = connection  # only to build rq's Job and Result objects from what we read
 
     async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ EDGES = {
         "workers/main.py",
         "workers/tasks.py",
         "workers/signed_job.py",
+        "workers/fanout.py",
+        "bot/hosts.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -32,6 +34,8 @@ EDGES = {
         "workers/main.py",
         "workers/follow.py",
         "workers/handlers.py",
+        "workers/fanout.py",
+        "bot/hosts.py",
     },
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}

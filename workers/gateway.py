@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import docker.utils
 import requests
 
 from bot import commands as c
@@ -77,6 +78,23 @@ def _row(raw: dict[str, Any]) -> ContainerRow:
     )
 
 
+class _APIClient(docker.APIClient):  # type: ignore[misc]
+    def _retrieve_server_version(self) -> Any:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's own CA, so with either
+        # set (common on managed machines) the daemon's TLS certificate would be checked against the
+        # wrong CA. The daemon's CA is DOCKER_CERT_PATH/ca.pem; proxies do not apply either.
+        if self.verify not in (True, False, None):
+            self.trust_env = False
+        return super()._retrieve_server_version()
+
+
+def client_from_env(environment: dict[str, str] | None) -> docker.DockerClient:
+    """docker-py's from_env (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), with the CA it was given."""
+    client = docker.DockerClient.__new__(docker.DockerClient)
+    client.api = _APIClient(timeout=60, **docker.utils.kwargs_from_env(environment=environment or None))
+    return client
+
+
 def split_reference(ref: str) -> tuple[str, str]:
     """`nginx:1.27` -> (nginx, 1.27); `host:5000/app` -> (host:5000/app, latest); a digest is kept whole."""
     if "@" in ref:
@@ -105,9 +123,15 @@ def _pull_summary(ref: str, layers: dict[str, tuple[int, int, bool]]) -> str:
 
 
 class DockerGateway:
-    def __init__(self, host_name: str, factory: Callable[[], docker.DockerClient] | None = None) -> None:
+    def __init__(
+        self,
+        host_name: str,
+        factory: Callable[[], docker.DockerClient] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.host_name = host_name
-        self._factory = factory or (lambda: docker.from_env(timeout=60))
+        # docker-py's from_env: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH (mutual TLS over tcp://).
+        self._factory = factory or (lambda: client_from_env(environment))
         self._client: docker.DockerClient | None = None
 
     @property

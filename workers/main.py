@@ -27,8 +27,6 @@ from workers.render import Outcome
 from workers.signed_job import SignedJob
 
 log = logging.getLogger(__name__)
-# How long a dead worker still looks alive: the web refuses commands for hosts with no live worker.
-WORKER_TTL = 30
 
 
 def _failure_message(exc_type: type[BaseException], exc: BaseException, job: Job) -> str:
@@ -76,7 +74,9 @@ class DockerverseWorker(SimpleWorker):
         now = time.monotonic()
         if timeout is None and pipeline is None and now - self._last_beat < 1.0:
             return
-        super().heartbeat(timeout, pipeline)
+        # Idle, the registration lives worker_ttl (RQ's default adds a minute): a killed worker drops out
+        # of `hosts` and its commands are refused within that time.
+        super().heartbeat(timeout or self.worker_ttl, pipeline)
         if pipeline is None:
             self._last_beat = now
             self._reregister_if_lost()
@@ -111,7 +111,7 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
         serializer=JSONSerializer,
         job_class=SignedJob,
         exception_handlers=[on_failure],
-        worker_ttl=WORKER_TTL,
+        worker_ttl=settings.worker_ttl,
         **kwargs,
     )
 

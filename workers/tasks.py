@@ -20,7 +20,7 @@ from bot import confirm
 from bot.errors import DockerverseError
 from bot.jobs import Payload, verify
 from bot.settings import Settings
-from workers import progress
+from workers import fanout, progress
 from workers.follow import follow
 from workers.gateway import DockerGateway
 from workers.handlers import HANDLERS, audit_log
@@ -49,7 +49,9 @@ def configure(settings: Settings, host: str, gateway: DockerGateway | None = Non
     """Set up this process's Docker gateway and Slack client, kept open across jobs."""
     global _runtime
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
-    _runtime = Runtime(settings.require_job_key(), host, gateway or DockerGateway(host), replier)
+    docker_env = settings.docker_environment()  # refuses plain TCP before anything runs
+    gateway = gateway or DockerGateway(host, environment=docker_env)
+    _runtime = Runtime(settings.require_job_key(), host, gateway, replier)
     return _runtime
 
 
@@ -91,6 +93,10 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
                 outcome = follow(rt.gateway, p.command, p, job.connection, session)
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
+            elif isinstance(p.command, c.Hosts) and not p.command.local and job is not None:
+                outcome = fanout.hosts_everywhere(job.connection, rt.key, p)
+            elif isinstance(p.command, c.ListContainers) and p.command.all_hosts and job is not None:
+                outcome = fanout.list_everywhere(job.connection, rt.key, p, p.command)
             else:
                 outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
         except DockerverseError as exc:

@@ -282,12 +282,13 @@ def _image_tar() -> bytes:
     return buf.getvalue()
 
 
-def build_test_image(tag: str = TEST_IMAGE) -> str:
+def build_test_image(tag: str = TEST_IMAGE, client: docker.DockerClient | None = None) -> str:
     """Import the busybox image as `tag` (label dockerverse.test=1) and return its id."""
     repository, _, version = tag.rpartition(":")
     if not repository or "/" in version:  # no explicit tag ("host:5000/name" has a colon too)
         repository, version = tag, "latest"
-    client = docker_client()
+    own = client is None
+    client = client or docker_client()
     try:
         old_id: str | None
         try:
@@ -305,7 +306,8 @@ def build_test_image(tag: str = TEST_IMAGE) -> str:
                 client.images.remove(old_id, force=False, noprune=False)
         return new_id
     finally:
-        client.close()
+        if own:
+            client.close()
 
 
 def remove_test_containers(image_tag: str = TEST_IMAGE) -> int:

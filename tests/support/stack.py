@@ -4,10 +4,12 @@ child processes, on a real Redis, a real dockerd and the fake Slack. Plus a Slac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -97,11 +99,11 @@ class Stack:
         stack.wait_ready()
         return stack
 
-    def spawn(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         out = log.open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args], env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
+        # Its own process group: a killed worker supervisor's workers can be killed with it.
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env={**self.env, **(env or {})}, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         self.logs.append(log)
         return proc
@@ -125,6 +127,11 @@ class Stack:
             f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs if log.exists()
         )
 
+    def shell(self, *commands: str) -> subprocess.CompletedProcess[str]:
+        """`dockerverse shell -c ...` on this stack's Redis, as the console (admin)."""
+        args = [sys.executable, "-m", "bot.cli", "shell"] + [a for cmd in commands for a in ("-c", cmd)]
+        return subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
     def stop(self) -> None:
         self.http.close()
         for proc in self.procs:
@@ -136,6 +143,14 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):  # workers a killed supervisor left behind
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a process and everything it started (a worker supervisor and its workers)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     # --- playing Slack -------------------------------------------------------------------
 

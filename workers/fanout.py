@@ -1,0 +1,136 @@
+"""Commands about every host (`hosts`, `list --all-hosts`): ask each host's workers, merge the answers.
+
+The asking job runs on a stream lane, so it never waits on the quick lane it is itself holding.
+Each part is a signed job of its own on that host's quick lane; a host that does not answer in
+time is named in the result rather than waited for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from bot import commands as c
+from bot import hosts as registry
+from bot.dispatch import queue_name
+from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
+from bot.jobstate import result_stream
+from workers.listing import STATE_EMOJI
+from workers.render import Outcome, code_block, table
+
+PART_WAIT = 20.0  # seconds for every host to answer
+
+
+def ask_every_host(conn: redis.Redis, key: bytes, p: Payload, part: c.Command) -> dict[str, dict[str, Any] | None]:
+    """Run `part` on each served host; {host: its result, or None when it did not answer in time}."""
+    ids: dict[str, str] = {}
+    for host in registry.live_hosts(conn):
+        job_id = uuid.uuid4().hex
+        child = new_payload(
+            job_id, p.text, dataclasses.replace(part, host=host), p.actor, ReplyTo(), host, admin=p.admin
+        )
+        Queue(queue_name(host), connection=conn, serializer=JSONSerializer).enqueue(
+            EXECUTE,
+            kwargs=envelope(key, child),
+            job_id=job_id,
+            description=f"{p.text[:180]} (part for {host})",
+            ttl=int(PART_WAIT),
+            result_ttl=600,
+            failure_ttl=600,
+        )
+        ids[host] = job_id
+    answers: dict[str, dict[str, Any] | None] = dict.fromkeys(ids)
+    deadline = time.monotonic() + PART_WAIT
+    while any(v is None for v in answers.values()) and time.monotonic() < deadline:
+        waiting = {result_stream(ids[h]): "0-0" for h, v in answers.items() if v is None}
+        # Short blocks: the worker's connection has a read timeout of its own.
+        conn.xread(waiting, count=1, block=max(1, min(1000, int((deadline - time.monotonic()) * 1000))))  # type: ignore[arg-type]
+        for host, job_id in ids.items():
+            if answers[host] is None:
+                answers[host] = _result(conn, job_id)
+    return answers
+
+
+def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
+    try:
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:  # expired unrun: its host's workers are gone
+        return None
+    latest = job.latest_result()
+    if latest is None:
+        return None
+    if latest.type != latest.Type.SUCCESSFUL:
+        return {"ok": False, "summary": (job.meta or {}).get("error") or "the job failed on that host"}
+    value = latest.return_value
+    return value if isinstance(value, dict) else None
+
+
+def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
+    workers = registry.workers(conn)
+    answers = ask_every_host(conn, key, p, c.Hosts(local=True))
+    rows, data = [], []
+    for host, answer in sorted(answers.items()):
+        mine = [w for w in workers if w.host == host]
+        facts: dict[str, Any] = answer["data"]["hosts"][0] if answer and answer.get("ok") else {}
+        counts = facts.get("containers") or {}
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or ("no answer" if not answer else "-")
+        beat = max((w.last_heartbeat for w in mine), default="")
+        lanes = ", ".join(f"{sum(1 for w in mine if lane in w.lanes)} {lane}" for lane in ("quick", "stream"))
+        rows.append(
+            (
+                host,
+                lanes,
+                str(facts.get("docker") or (answer or {}).get("summary", "no answer")),
+                states,
+                beat.replace("T", " ")[:19],
+            )
+        )
+        data.append(
+            {
+                "name": host,
+                "workers": [dataclasses.asdict(w) for w in mine],
+                "docker": facts.get("docker"),
+                "containers": counts,
+                "last_heartbeat": beat,
+                "answered": answer is not None,
+            }
+        )
+    if not rows:
+        return Outcome(False, "No Docker host is served: start `dockerverse worker` on one.", status=503)
+    lines = table(("HOST", "WORKERS", "DOCKER", "CONTAINERS", "LAST HEARTBEAT (UTC)"), rows)
+    return Outcome(
+        True, f"{len(rows)} Docker host{'s' if len(rows) != 1 else ''} served", code_block(lines), data={"hosts": data}
+    )
+
+
+def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContainers) -> Outcome:
+    answers = ask_every_host(conn, key, p, dataclasses.replace(cmd, all_hosts=False, page=1))
+    rows, merged, silent = [], [], []
+    for host, answer in sorted(answers.items()):
+        if not answer or not answer.get("ok"):
+            silent.append(f"`{host}` ({(answer or {}).get('summary') or 'no answer in time'})")
+            continue
+        for ct in answer.get("data", {}).get("containers", []):
+            merged.append({**ct, "host": host})
+            rows.append(
+                (
+                    host,
+                    f"{STATE_EMOJI.get(ct['status'], '❔')} {ct['name']}",
+                    ct["image"],
+                    ct["status"],
+                    ", ".join(ct["ports"]),
+                )
+            )
+    scope = "" if cmd.all else "running "
+    note = f" No answer from {', '.join(silent)}." if silent else ""
+    summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
+    text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
+    return Outcome(not silent or bool(rows), summary + "." + note, text, data={"containers": merged})
