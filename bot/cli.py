@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shell", help="a local chat console on the same queues (acts as admin)")
     s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
     s.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each result")
+    sub.add_parser("doctor", help="check the configuration, Redis, every Docker host and Slack")
     d = sub.add_parser("send", help="sign and send a command to a hook (for CI); exit 1 when the job failed")
     d.add_argument("url", help="the hook's URL, e.g. https://dockerverse.example.com/hooks/ci")
     d.add_argument("command", help='the command, quoted: "run ghcr.io/acme/app:main --name app"')
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.up import run_up
 
             return run_up(settings, args.host, args.port)
+        if args.cmd == "doctor":
+            from bot.doctor import run_doctor
+
+            return run_doctor(settings)
         if args.cmd == "send":
             from bot.send import send
 

@@ -25,7 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, confirm, hosts
+from bot import audit, confirm, hosts, redis_url
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
@@ -72,7 +72,7 @@ def follow_key(job_id: str) -> str:
 
 def connect(url: str) -> redis.Redis:
     """A Redis client that fails fast: a slash command must be answered within 3 s."""
-    return redis.Redis.from_url(
+    return redis_url.client(
         url,
         socket_connect_timeout=0.8,
         socket_timeout=2.0,
@@ -339,9 +339,7 @@ class Dispatcher:
         """Its own connection with no socket timeout: an XREAD BLOCK may rightly wait a minute."""
         if self._blocking is None:
             # (redis-py's default read timeout would cut a long block short)
-            self._blocking = redis.Redis.from_url(
-                self.settings.redis_url, socket_connect_timeout=0.8, socket_timeout=None
-            )
+            self._blocking = redis_url.client(self.settings.redis_url, socket_connect_timeout=0.8, socket_timeout=None)
         return self._blocking
 
     def follow(self, job_id: str) -> Iterator[Line | End]:

@@ -48,6 +48,14 @@ def queued_text(text: str, sub: Submitted, where: str) -> str:
     )
 
 
+def auth_test(settings: Settings) -> str:
+    """Slack's auth.test with the bot token: who the bot is, for `dockerverse doctor`."""
+    from slack_sdk import WebClient
+
+    answer = WebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url, timeout=10).auth_test()
+    return f"the bot is @{answer.get('user')} in {answer.get('team')} ({answer.get('url')})"
+
+
 def button_command(kind: str, value: dict[str, Any]) -> str:
     """The command a list button stands for; its value was written by workers/listing.py."""
     host = ["--host", str(value["host"])] if value.get("host") else []

@@ -14,6 +14,7 @@ from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from bot import redis_url
 from bot.dispatch import follow_key
 from bot.errors import QueueUnavailable
 from bot.jobstate import End, Line, describe, follow_entries, last_entry, result_stream
@@ -26,7 +27,7 @@ DOWN = "Redis cannot be reached, so the job's state is unknown for now."
 class Waiter:
     def __init__(self, url: str, connection: redis.Redis) -> None:
         # No read timeout: an XREAD BLOCK may rightly wait a minute (redis-py's default would cut it at 5 s).
-        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=0.8, socket_timeout=None)
+        self.client = redis_url.async_client(url, socket_connect_timeout=0.8, socket_timeout=None)
         self.sync = connection  # only to build rq's Job and Result objects from what we read
 
     async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ EDGES = {
         "workers/handlers.py",
         "workers/fanout.py",
         "bot/hosts.py",
+        "bot/redis_url.py",
     },
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}

@@ -102,8 +102,14 @@ class Stack:
     def spawn(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         out = log.open("wb")
         # Its own process group: a killed worker supervisor's workers can be killed with it.
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env={**self.env, **(env or {})}, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         self.logs.append(log)
         return proc

@@ -1,0 +1,64 @@
+"""`dockerverse doctor` against a running stack, a broken Redis URL and a wrong Slack token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from tests.support.fakeslack import FakeSlack
+from tests.support.services import RedisServer
+from tests.support.stack import ROOT, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def doctor_stack(
+    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, FakeSlack]]:
+    """Web and workers on Redis database 10, with the fake Slack."""
+    with FakeSlack() as slack:
+        stack = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/10", slack.url, tmp_path_factory.mktemp("doc"))
+        yield stack, slack
+        stack.stop()
+
+
+def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "doctor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+
+
+def test_doctor_passes_on_a_healthy_stack(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+    """Every check green: policy, job key, Redis, the host's Docker and workers, Slack's auth.test."""
+    stack, slack = doctor_stack
+    done = doctor({**stack.env, "UNSET_HOOK_SECRET": "set-for-this-check"})  # the policy names it
+    assert done.returncode == 0, done.stdout + done.stderr
+    for said in (
+        "✅ Policy:",
+        "✅ Job key",
+        "✅ Redis at redis://127.0.0.1",
+        "✅ Host `local`: Docker 20.10",
+        "1 quick + 2 stream workers",
+        "✅ Slack: the bot is @dockerverse",
+        "All good.",
+    ):
+        assert said in done.stdout, done.stdout
+    assert slack.calls("auth.test")
+
+
+def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+    """A Redis that does not answer, a missing hook secret and a rejected Slack token each get a ❌ that says
+    what to do; the exit status is 1."""
+    stack, slack = doctor_stack
+    slack.fail_next("auth.test", status=200, error="invalid_auth")
+    broken = doctor({**stack.env, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0", "CI_HOOK_SECRET": ""})
+    assert broken.returncode == 1
+    out = broken.stdout
+    assert "❌ Redis at redis://***@127.0.0.1:1/0" in out and "hunter2" not in out
+    assert "❌ Hook `ci`: CI_HOOK_SECRET is not set" in out
+    assert "❌ Slack: auth.test failed" in out and "invalid_auth" in out
