@@ -289,7 +289,8 @@ def test_lifecycle_inspect_and_hosts_through_slack(
     shown = text_of(posts(slack, chan, count=5)[-1])
     assert "API_TOKEN=••••" in shown and "hunter2" not in shown and "MODE=demo" in shown
     stack.slash("hosts", channel=chan)
-    assert "Host `local`: Docker " in text_of(posts(slack, chan, count=6)[-1])
+    hosts = text_of(posts(slack, chan, count=6)[-1])
+    assert "1 Docker host served" in hosts and "\nlocal " in hosts and "20.10" in hosts
 
 
 def test_list_as_block_kit_with_buttons_and_pages(

@@ -37,6 +37,7 @@ EDGES = {
         "workers/fanout.py",
         "bot/hosts.py",
         "bot/redis_url.py",
+        "bot/doctor.py",
     },
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}
