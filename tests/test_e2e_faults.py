@@ -60,3 +60,89 @@ def test_slack_rate_limit_is_waited_out_and_the_reply_arrives_once(
         assert attempts == [429, 200]
     finally:
         stack.stop()
+
+
+def _quick_worker_pid(redis_url: str, host: str = "local") -> int:
+    import redis as redis_lib
+
+    from bot.hosts import workers
+
+    [quick] = [w for w in workers(redis_lib.Redis.from_url(redis_url)) if w.host == host and "quick" in w.lanes]
+    return int(quick.pid)
+
+
+def test_a_worker_killed_mid_job_is_reported_and_not_rerun(
+    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+) -> None:
+    """SIGKILL during a `stop` (which takes Docker 10 s): the thread hears within 60 s that the job was
+    interrupted, the stop is not run again, and the supervisor's new worker serves the next command."""
+    import os
+    import signal
+
+    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
+    try:
+        chan = "C" + uuid.uuid4().hex[:8].upper()
+        name = f"dvtest-{uuid.uuid4().hex[:6]}"
+        stack.slash(f"run {test_image} --name {name} -- sleep 300", channel=chan)  # PID 1 ignores SIGTERM
+        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
+        stack.slash(f"stop {name}", channel=chan)
+        time.sleep(2)  # Docker is now waiting out its 10 s before SIGKILL
+        os.kill(_quick_worker_pid(redis_url), signal.SIGKILL)
+        killed = time.monotonic()
+        told = fake_slack.wait_for(
+            "chat.postMessage",
+            lambda c: c.params.get("channel") == chan and "interrupted" in c.params.get("text", ""),
+            timeout=60,
+        )[0]
+        assert time.monotonic() - killed <= 60 and "not re-run" in told.params["text"]
+        stack.wait_ready(timeout=30)  # the supervisor started another worker
+        stack.slash("help", channel=chan)
+        fake_slack.wait_for(
+            "chat.postMessage",
+            lambda c: c.params.get("channel") == chan and "Help" in c.params.get("text", ""),
+            timeout=20,
+        )
+        assert not [
+            c
+            for c in fake_slack.calls()
+            if c.params.get("channel") == chan and "Stopped" in str(c.params.get("text", ""))
+        ]
+    finally:
+        stack.stop()
+
+
+def test_sigterm_is_a_warm_shutdown(
+    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+) -> None:
+    """SIGTERM to `dockerverse worker` lets a running job finish (its reply arrives), ends a follow with a
+    note to its reader, and the workers exit."""
+    import signal
+
+    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
+    worker = stack.procs[0]
+    chan = "C" + uuid.uuid4().hex[:8].upper()
+    name = f"dvtest-{uuid.uuid4().hex[:6]}"
+    try:
+        stack.slash(f"run {test_image} --name {name} -- sleep 300", channel=chan)
+        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
+        follow = f"fol{uuid.uuid4().hex[:6]}"
+        stack.slash(f"logs {name} --follow 5m", channel=follow.upper())
+        stack.slash(f"stop {name}", channel=chan)
+        time.sleep(2)
+        worker.send_signal(signal.SIGTERM)
+        # A stop takes Docker seconds, so its "running" message is edited to the result.
+        done = fake_slack.wait_for(
+            "chat.update",
+            lambda c: c.params.get("channel") == chan and f"Stopped `{name}`" in c.params.get("text", ""),
+            timeout=30,
+        )
+        assert done
+        note = fake_slack.wait_for(
+            "chat.update",
+            lambda c: c.params.get("channel") == follow.upper() and "shutting down" in c.params.get("text", ""),
+            timeout=30,
+        )
+        assert note
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stack.stop()

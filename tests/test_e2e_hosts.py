@@ -99,6 +99,21 @@ def test_commands_route_by_host_and_fan_out(
     assert all(any(line.startswith(h) and "20.10" in line for line in hosts.splitlines()) for h in ("alpha", "beta"))
 
 
+def test_a_docker_outage_is_said_plainly_and_the_worker_reconnects(
+    two_hosts: tuple[Stack, subprocess.Popen[bytes]], beta_daemon: SecondDaemon
+) -> None:
+    """With beta's daemon down, commands there get a clear error and the worker stays up; when the
+    daemon is back the same worker serves again."""
+    stack, beta = two_hosts
+    beta_daemon.halt()
+    down = stack.shell("list --host beta")
+    assert down.returncode == 1 and "Docker on host beta cannot be reached" in down.stdout, down.stdout
+    assert beta.poll() is None  # the worker did not die with its daemon
+    beta_daemon.resume()
+    back = stack.shell("list --all --host beta")
+    assert back.returncode == 0, back.stdout + back.stderr
+
+
 def test_a_killed_host_drops_out_and_its_commands_are_refused(two_hosts: tuple[Stack, subprocess.Popen[bytes]]) -> None:
     """After beta's workers are SIGKILLed, `hosts` no longer shows it and commands for it are refused at once."""
     stack, beta = two_hosts

@@ -169,3 +169,18 @@ def test_long_logs_are_delivered_to_slack_within_its_limits(
     assert done.params["channel_id"] == "C1" and done.params["thread_ts"] == delivery["ts"]
     [uploaded] = fake_slack.uploads.values()
     assert uploaded.decode().splitlines()[-1] == "entry number 4000"
+
+
+def test_run_is_idempotent_by_its_job_id(
+    gw: DockerGateway, test_image: str, docker_cleanup: docker.DockerClient
+) -> None:
+    """The same run job executed twice finds the container it made instead of making a second."""
+    name = f"dvtest-once-{uuid.uuid4().hex[:8]}"
+    command = c.Run(image=test_image, name=name, memory=64 * 1024**2, cpus=0.5, pids=64, command=("sleep", "300"))
+    payload = _payload(command, f"run {test_image} --name {name}")
+    first = handlers.run(gw, command, payload)
+    again = handlers.run(gw, command, payload)
+    assert first.ok and again.ok and "already started by this job" in again.summary
+    assert again.data["id"] == first.data["id"]
+    made = docker_cleanup.containers.list(all=True, filters={"label": f"dockerverse.job={payload.id}"})
+    assert len(made) == 1

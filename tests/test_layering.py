@@ -24,6 +24,7 @@ EDGES = {
         "workers/signed_job.py",
         "workers/fanout.py",
         "bot/hosts.py",
+        "workers/reaper.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -38,6 +39,7 @@ EDGES = {
         "bot/hosts.py",
         "bot/redis_url.py",
         "bot/doctor.py",
+        "workers/reaper.py",
     },
 }
 PURE = {"bot/grammar.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}

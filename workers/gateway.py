@@ -171,10 +171,14 @@ class DockerGateway:
         with self._errors("ping"):
             return bool(self.client.ping())
 
-    def containers(self, all: bool = False, filter: str | None = None) -> list[ContainerRow]:
-        filters = {"name": filter} if filter else None
+    def containers(self, all: bool = False, filter: str | None = None, label: str | None = None) -> list[ContainerRow]:
+        filters: dict[str, str] = {}
+        if filter:
+            filters["name"] = filter
+        if label:
+            filters["label"] = label
         with self._errors("list"):
-            raw = self.client.api.containers(all=all, filters=filters)
+            raw = self.client.api.containers(all=all, filters=filters or None)
         return sorted((_row(r) for r in raw), key=lambda r: r.name)
 
     def container(self, target: str) -> ContainerRow:

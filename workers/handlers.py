@@ -68,6 +68,16 @@ def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Out
 
 def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
     labels = {LABEL_MANAGED: "dockerverse", LABEL_CREATOR: p.actor.id, LABEL_JOB: p.id}
+    # Idempotent by the job id: a run that is executed again finds its container instead of making another.
+    earlier = gw.containers(all=True, label=f"{LABEL_JOB}={p.id}")
+    if earlier:
+        row = earlier[0]
+        return Outcome(
+            True,
+            f"`{row.name}` ({row.id[:12]}) was already started by this job on `{gw.host_name}`",
+            f"State: {row.status or row.state}.",
+            data={**_container_json(row), "logs": []},
+        )
     row = gw.run(cmd, labels)
     ports = f", ports {', '.join(row.ports)}" if row.ports else ""
     limits = f"memory {format_size(cmd.memory or 0)}, cpus {cmd.cpus:g}, pids {cmd.pids}"

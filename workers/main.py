@@ -9,12 +9,15 @@ job. SIGTERM is a warm shutdown: the running job finishes first.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from types import FrameType, TracebackType
 from typing import Any
 
+import redis
 from redis.client import Pipeline
 from rq import SimpleWorker, worker_registration
+from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
@@ -22,7 +25,7 @@ from rq.timeouts import JobTimeoutException
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.settings import Settings
-from workers import follow, progress, tasks
+from workers import follow, progress, reaper, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 
@@ -30,6 +33,12 @@ log = logging.getLogger(__name__)
 
 
 def _failure_message(exc_type: type[BaseException], exc: BaseException, job: Job) -> str:
+    if issubclass(exc_type, AbandonedJobError):
+        return (
+            "The job was interrupted: the worker running it stopped (killed or crashed) before it finished. "
+            "It is not re-run on its own, since a change may have half-happened: check with `list --all` or "
+            "`images`, then run it again if it is still needed."
+        )
     if issubclass(exc_type, JobTimeoutException):
         return (
             f"The job ran longer than its {job.timeout} s limit and was stopped; nothing more will run. "
@@ -66,6 +75,15 @@ class DockerverseWorker(SimpleWorker):
     # Back at work within 5 s of Redis returning (RQ's default backs off to a minute).
     max_connection_wait_time = 5.0
     _last_beat = 0.0
+    _last_reap = 0.0
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        stop = threading.Event()
+        reaper.keep_alive(self.connection, self.name, stop)
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            stop.set()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         # RQ beats five times a job, three round trips each; the key lives WORKER_TTL + 60 s,
@@ -80,6 +98,12 @@ class DockerverseWorker(SimpleWorker):
         if pipeline is None:
             self._last_beat = now
             self._reregister_if_lost()
+            if now - self._last_reap >= REAP_EVERY:
+                self._last_reap = now
+                try:
+                    reaper.reap(self.connection, SignedJob, on_failure)
+                except redis.RedisError as exc:
+                    log.warning("could not look for jobs of dead workers: %s", exc)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm shutdown: the running job finishes, but a log follow (which could run an hour)
@@ -101,6 +125,7 @@ class DockerverseWorker(SimpleWorker):
 
 
 LANES = ("quick", "stream")
+REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:

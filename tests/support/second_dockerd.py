@@ -96,6 +96,7 @@ class SecondDaemon:
     proc: subprocess.Popen[bytes]
     tcp_url: str
     client_certs: Path
+    args: list[str]
 
     @property
     def unix_url(self) -> str:
@@ -104,6 +105,15 @@ class SecondDaemon:
     def client(self) -> docker.DockerClient:
         """A client over its local socket (for the test's own set-up and checks)."""
         return docker.DockerClient(base_url=self.unix_url, timeout=60)
+
+    def halt(self) -> None:
+        """Stop the daemon alone (a Docker outage), keeping its state for `resume`."""
+        _terminate(self.proc, timeout=30)
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start it again on the same sockets, port and certificates."""
+        self.proc = _launch(self.root, self.args)
+        _wait_up(self, timeout)
 
     def stop(self) -> None:
         c = self.client()
@@ -116,6 +126,23 @@ class SecondDaemon:
         _ip("link", "delete", BRIDGE)
 
 
+def _launch(root: Path, args: list[str]) -> subprocess.Popen[bytes]:
+    log = (root / "dockerd.log").open("ab")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_up(daemon: SecondDaemon, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and daemon.proc.poll() is None:
+        try:
+            daemon.client().close()  # the client asks for the API version: it answers once it is up
+            return
+        except docker.errors.DockerException:  # not up yet
+            time.sleep(0.3)
+    _terminate(daemon.proc)
+    raise ServiceError(f"second dockerd did not start:\n{(daemon.root / 'dockerd.log').read_text()[-3000:]}")
+
+
 def start_second_dockerd(root: Path, timeout: float = 60.0) -> SecondDaemon:
     _ip("link", "add", BRIDGE, "type", "bridge")
     _ip("addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE)
@@ -123,44 +150,29 @@ def start_second_dockerd(root: Path, timeout: float = 60.0) -> SecondDaemon:
     certs = root / "certs"
     client_certs = make_certs(certs)
     port = free_port()
-    log = (root / "dockerd.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root",
-            str(root / "data"),
-            "--exec-root",
-            str(root / "exec"),
-            "-H",
-            f"unix://{root}/docker.sock",
-            "-H",
-            f"tcp://127.0.0.1:{port}",
-            "--tlsverify",
-            "--tlscacert",
-            str(certs / "ca.pem"),
-            "--tlscert",
-            str(certs / "server-cert.pem"),
-            "--tlskey",
-            str(certs / "server-key.pem"),
-            "--pidfile",
-            str(root / "docker.pid"),
-            "--iptables=false",
-            "--ip-masq=false",
-            f"--bridge={BRIDGE}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    daemon = SecondDaemon(root, proc, f"tcp://127.0.0.1:{port}", client_certs)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            daemon.client().close()  # the client asks for the API version: it answers once it is up
-            return daemon
-        except docker.errors.DockerException:  # not up yet
-            time.sleep(0.3)
-    _terminate(proc)
-    raise ServiceError(f"second dockerd did not start:\n{(root / 'dockerd.log').read_text()[-3000:]}")
+    args = [
+        "dockerd",
+        "--data-root",
+        str(root / "data"),
+        "--exec-root",
+        str(root / "exec"),
+        "-H",
+        f"unix://{root}/docker.sock",
+        "-H",
+        f"tcp://127.0.0.1:{port}",
+        "--tlsverify",
+        "--tlscacert",
+        str(certs / "ca.pem"),
+        "--tlscert",
+        str(certs / "server-cert.pem"),
+        "--tlskey",
+        str(certs / "server-key.pem"),
+        "--pidfile",
+        str(root / "docker.pid"),
+        "--iptables=false",
+        "--ip-masq=false",
+        f"--bridge={BRIDGE}",
+    ]
+    daemon = SecondDaemon(root, _launch(root, args), f"tcp://127.0.0.1:{port}", client_certs, args)
+    _wait_up(daemon, timeout)
+    return daemon

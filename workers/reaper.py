@@ -1,0 +1,68 @@
+"""Jobs whose worker died mid-run (SIGKILL, a crash, the machine gone) are failed and their person told.
+
+Each worker process keeps `dockerverse:alive:<worker>` alive every few seconds from a thread of its
+own, even while a job runs. Any worker, every few seconds, looks at the jobs our queues have
+started: one whose worker's key has lapsed is handed to RQ's own abandoned-job clean-up, which
+records the failure (waiters wake) and calls our exception handler, which tells the person who
+asked. Nothing is re-run: a `run` or `rm` that may have half-happened must be looked at first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+ALIVE_PREFIX = "dockerverse:alive:"
+ALIVE_TTL = 15  # seconds: a worker silent this long is dead
+ALIVE_EVERY = 5.0
+CLAIM_PREFIX = "dockerverse:reaped:"
+
+
+def keep_alive(conn: redis.Redis, worker_name: str, stop: threading.Event) -> threading.Thread:
+    """A daemon thread that says this worker process lives, job or no job."""
+
+    def beat() -> None:
+        while True:
+            try:
+                conn.set(ALIVE_PREFIX + worker_name, b"1", ex=ALIVE_TTL)
+            except redis.RedisError as exc:  # Redis away: the worker's own loop reports and reconnects
+                log.debug("alive key not written: %s", exc)
+            if stop.wait(ALIVE_EVERY):
+                return
+
+    thread = threading.Thread(target=beat, name="alive", daemon=True)
+    thread.start()
+    return thread
+
+
+def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) -> int:
+    """Fail the started jobs of dead workers (once each, whichever worker gets there first)."""
+    found = 0
+    for raw_key in conn.scan_iter(match="rq:wip:dockerverse:*", count=100):
+        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        dead: dict[str, int] = {}
+        for raw in conn.zrange(key, 0, -1):
+            entry = raw.decode() if isinstance(raw, bytes) else str(raw)
+            job_id = entry.split(":", 1)[0]
+            worker = conn.hget(f"rq:job:{job_id}", "worker_name")
+            name = worker.decode() if isinstance(worker, bytes) else worker
+            if not name or conn.exists(ALIVE_PREFIX + name):
+                continue
+            if conn.set(CLAIM_PREFIX + job_id, b"1", nx=True, ex=3600):
+                dead[entry] = 0
+        if dead:
+            conn.zadd(key, dead)  # expired now: RQ's clean-up takes them
+            registry = StartedJobRegistry(
+                key.removeprefix("rq:wip:"), connection=conn, job_class=job_class, serializer=JSONSerializer
+            )
+            registry.cleanup(exception_handlers=[on_abandoned])
+            found += len(dead)
+            log.warning("failed %d job(s) of dead workers on %s", len(dead), key)
+    return found
