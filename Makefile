@@ -25,4 +25,5 @@ up: install
 
 # Benchmarks against real components; numbers go to docs/ and the README.
 bench: install
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	$(VENV)/bin/python -m bench
