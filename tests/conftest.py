@@ -131,3 +131,17 @@ def fake_slack() -> Iterator[FakeSlack]:
     """A started fake Slack Web API server; pass `fake_slack.url` as base_url."""
     with FakeSlack() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[FakeSlack]:
+    """One fake Slack for a module's stack (end-to-end modules start one stack each)."""
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
+    """The module's fake Slack holding this test's calls only; test containers removed afterwards."""
+    slack_server.reset()
+    return slack_server

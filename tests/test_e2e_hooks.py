@@ -23,13 +23,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for the module's stack."""
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(
     redis_server: RedisServer,
     slack_server: FakeSlack,
@@ -40,13 +33,6 @@ def stack(
     running = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/3", slack_server.url, tmp_path_factory.mktemp("hooks"))
     yield running
     running.stop()
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
-    """This test's Slack calls only; test containers removed afterwards."""
-    slack_server.reset()
-    return slack_server
 
 
 def standard_headers(

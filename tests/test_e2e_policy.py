@@ -27,13 +27,6 @@ ALLOWED, REFUSED, CONFIRM = "queued as job", "Not allowed", "⚠️"
 
 
 @pytest.fixture(scope="module")
-def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for the module's stack."""
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(
     redis_server: RedisServer,
     slack_server: FakeSlack,
@@ -51,13 +44,6 @@ def stack(
     )
     yield running
     running.stop()
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
-    """This test's Slack calls only; test containers removed afterwards."""
-    slack_server.reset()
-    return slack_server
 
 
 def user(prefix: str = "U0T") -> str:

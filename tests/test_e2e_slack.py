@@ -21,13 +21,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for the module's stack."""
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(
     redis_server: RedisServer,
     slack_server: FakeSlack,
@@ -39,13 +32,6 @@ def stack(
     running = Stack.start(url, slack_server.url, tmp_path_factory.mktemp("stack"))
     yield running
     running.stop()
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
-    """The module's fake Slack with this test's calls only; test containers removed afterwards."""
-    slack_server.reset()
-    return slack_server
 
 
 def channel() -> str:

@@ -26,13 +26,6 @@ CHATTY = "i=0; while true; do i=$((i+1)); echo tick$i; usleep 50000; done"
 
 
 @pytest.fixture(scope="module")
-def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for the module's stack."""
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(
     redis_server: RedisServer,
     slack_server: FakeSlack,
@@ -45,13 +38,6 @@ def stack(
     )
     yield running
     running.stop()
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeSlack:
-    """This test's Slack calls only; test containers removed afterwards."""
-    slack_server.reset()
-    return slack_server
 
 
 def in_channel(slack: FakeSlack, chan: str, method: str | None = None) -> list[Call]:
