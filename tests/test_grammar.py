@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from bot import commands as c
 from bot.errors import CommandError
-from bot.grammar import SPECS, help_text, normalize, parse
+from bot.grammar import help_text, normalize, parse
+from bot.specs import SPECS
 from bot.units import PortMapping
 
 
