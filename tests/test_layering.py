@@ -42,7 +42,15 @@ EDGES = {
         "workers/reaper.py",
     },
 }
-PURE = {"bot/grammar.py", "bot/specs.py", "bot/commands.py", "bot/units.py", "bot/policy.py", "bot/jobs.py", "workers/render.py"}
+PURE = {
+    "bot/grammar.py",
+    "bot/specs.py",
+    "bot/commands.py",
+    "bot/units.py",
+    "bot/policy.py",
+    "bot/jobs.py",
+    "workers/render.py",
+}
 
 
 def imports(path: Path) -> set[str]:
