@@ -22,6 +22,7 @@ import redis  # noqa: E402
 
 from tests.support import services  # noqa: E402
 from tests.support.fakeslack import FakeSlack  # noqa: E402
+from workers.gateway import DockerGateway  # noqa: E402
 
 MARKERS = {
     "docker": "needs the Docker engine (started by the docker_engine fixture)",
@@ -145,3 +146,17 @@ def slack(slack_server: FakeSlack, docker_cleanup: docker.DockerClient) -> FakeS
     """The module's fake Slack holding this test's calls only; test containers removed afterwards."""
     slack_server.reset()
     return slack_server
+
+
+@pytest.fixture
+def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
+    """A gateway on the test engine; every test container is removed afterwards."""
+    clients: list[docker.DockerClient] = []
+
+    def factory() -> docker.DockerClient:
+        clients.append(docker.from_env(timeout=60))
+        return clients[-1]
+
+    yield DockerGateway("local", factory)
+    for client in clients:
+        client.close()

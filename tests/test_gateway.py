@@ -65,20 +65,6 @@ def _wait_logs(gw: DockerGateway, target: str, needle: str, timeout: float = 20.
         time.sleep(0.05)
 
 
-@pytest.fixture
-def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
-    """A gateway on the test engine; every test container is removed afterwards."""
-    clients: list[docker.DockerClient] = []
-
-    def factory() -> docker.DockerClient:
-        clients.append(docker.from_env(timeout=60))
-        return clients[-1]
-
-    yield DockerGateway("local", factory)
-    for client in clients:
-        client.close()
-
-
 def test_run_applies_name_ports_env_limits_and_labels(gw: DockerGateway, test_image: str) -> None:
     """run creates the container with the given limits, labels, env and published port, and returns its row."""
     name, host_port = _name("run"), free_port()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import docker
-import pytest
 
 from bot import commands as c
 from bot.jobs import Payload, ReplyTo, new_payload
@@ -43,20 +41,6 @@ def _code_lines(block: str) -> list[str]:
     """The lines inside the ``` fences of one rendered block."""
     body = block.split("```\n", 1)[1].split("\n```", 1)[0]
     return body.split("\n")
-
-
-@pytest.fixture
-def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
-    """A gateway on the test engine; every test container is removed afterwards."""
-    clients: list[docker.DockerClient] = []
-
-    def factory() -> docker.DockerClient:
-        clients.append(docker.from_env(timeout=60))
-        return clients[-1]
-
-    yield DockerGateway("local", factory)
-    for client in clients:
-        client.close()
 
 
 def test_list_of_many_long_named_containers_fits_one_section(
