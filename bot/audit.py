@@ -9,6 +9,8 @@ from typing import Any
 import redis
 from rq.job import Job
 
+from bot.jobstate import as_str
+
 STREAM = "dockerverse:audit"
 MAX = 100_000
 
@@ -16,7 +18,7 @@ MAX = 100_000
 def read(conn: redis.Redis, limit: int) -> list[dict[str, Any]]:
     """Newest first, each with its job's outcome (or the refusal's reason) and duration."""
     raw: Any = conn.xrevrange(STREAM, count=limit)
-    entries = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in raw or []]
+    entries = [{as_str(k): as_str(v) for k, v in fields.items()} for _, fields in raw or []]
     with conn.pipeline(transaction=False) as pipe:
         for e in entries:
             pipe.hmget(Job.key_for(e["job_id"]) if e["job_id"] else "-", ["status", "meta", "started_at", "ended_at"])
@@ -43,7 +45,7 @@ def read(conn: redis.Redis, limit: int) -> list[dict[str, Any]]:
 def _seconds_between(started: bytes | None, ended: bytes | None) -> float | None:
     if not (started and ended):
         return None
-    begin, end = (datetime.fromisoformat(_text(t).replace("Z", "+00:00")) for t in (started, ended))
+    begin, end = (datetime.fromisoformat(as_str(t).replace("Z", "+00:00")) for t in (started, ended))
     return round((end - begin).total_seconds(), 3)
 
 
@@ -52,8 +54,4 @@ def _outcome(status: bytes | None, meta: bytes | None) -> str:
     if status is None:
         return "expired"
     failed = json.loads(meta).get("failed") if meta else None
-    return f"failed: {failed}" if failed else _text(status)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return f"failed: {failed}" if failed else as_str(status)

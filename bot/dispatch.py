@@ -31,7 +31,7 @@ from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavail
 from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
 from bot.grammar import normalize, parse, redact
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
-from bot.jobstate import End, Line, describe, follow_entries, result_stream
+from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
 from bot.policy import Actor, Policy
 from bot.settings import Settings
 
@@ -353,7 +353,7 @@ class Dispatcher:
                 streams: dict[Any, Any] = {key: last, result_stream(job_id): "0-0"}
                 found = self.blocking().xread(streams, count=1000, block=1000)
                 pairs = found.items() if isinstance(found, dict) else (found or [])
-                by_key: dict[str, Any] = {_text(k): v for k, v in pairs}
+                by_key: dict[str, Any] = {as_str(k): v for k, v in pairs}
                 lines = by_key.get(key)
                 for entry_id, item in follow_entries([(key, lines)] if lines else None):
                     last = entry_id
@@ -377,7 +377,3 @@ class Dispatcher:
 
 
 FINAL = frozenset({"finished", "failed", "stopped", "canceled"})
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

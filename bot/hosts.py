@@ -7,10 +7,11 @@ A worker that dies stops beating and drops out within its TTL, and its host with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from rq import Worker
+
+from bot.jobstate import as_str
 
 PREFIX = "dockerverse:"
 
@@ -24,10 +25,6 @@ class WorkerInfo:
     last_heartbeat: str
     hostname: str
     pid: str
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 def lane_of_queue(queue: str) -> tuple[str, str] | None:
@@ -47,7 +44,7 @@ def workers(conn: redis.Redis) -> list[WorkerInfo]:
         rows = pipe.execute()
     out = []
     for key, (queues, state, beat, hostname, pid) in zip(keys, rows, strict=True):
-        lanes = [lane for q in _text(queues).split(",") if (lane := lane_of_queue(q))]
+        lanes = [lane for q in as_str(queues).split(",") if (lane := lane_of_queue(q))]
         if not lanes or beat is None:
             continue  # not ours, or expired between the two reads
         out.append(
@@ -55,10 +52,10 @@ def workers(conn: redis.Redis) -> list[WorkerInfo]:
                 key.rsplit(":", 1)[-1],
                 lanes[0][0],
                 tuple(sorted({lane for _, lane in lanes})),
-                _text(state),
-                _text(beat),
-                _text(hostname),
-                _text(pid),
+                as_str(state),
+                as_str(beat),
+                as_str(hostname),
+                as_str(pid),
             )
         )
     return out

@@ -38,7 +38,7 @@ def last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
     """The newest entry of a one-stream XREAD answer, in RESP2 (list) or RESP3 (dict) form."""
     entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
     entry_id, fields = entries[-1]
-    return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), dict(fields)
+    return as_str(entry_id), dict(fields)
 
 
 def ms(ts: float | None) -> int | None:
@@ -65,15 +65,18 @@ def follow_entries(found: Any) -> list[tuple[str, Line | End | None]]:
     entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
     out: list[tuple[str, Line | End | None]] = []
     for entry_id, raw in entries:
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_str(k): as_str(v) for k, v in raw.items()}
         item: Line | End | None = None
         if "end" in fields:
             item = End(fields["end"])
         elif "line" in fields:
             item = Line(fields.get("ts", ""), fields["line"])
-        out.append((_text(entry_id), item))
+        out.append((as_str(entry_id), item))
     return out
 
 
-def _text(value: Any) -> str:
+def as_str(value: Any) -> str:
+    """A value as Redis hands it back (bytes, str or None) as text; None is empty."""
+    if value is None:
+        return ""
     return value.decode() if isinstance(value, bytes) else str(value)

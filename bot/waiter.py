@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from bot import redis_url
 from bot.dispatch import follow_key
 from bot.errors import QueueUnavailable
-from bot.jobstate import End, Line, describe, follow_entries, last_entry, result_stream
+from bot.jobstate import End, Line, as_str, describe, follow_entries, last_entry, result_stream
 
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
 ALIVE_TTL = 10  # seconds; the reader refreshes it every few, the follow stops soon after it lapses
@@ -59,7 +59,7 @@ class Waiter:
         if not found:
             return None
         keys = found.keys() if isinstance(found, dict) else [k for k, _ in found]
-        return any(_text(k) == follow_key(job_id) for k in keys)
+        return any(as_str(k) == follow_key(job_id) for k in keys)
 
     async def hold(self, job_id: str) -> None:
         await self.client.set(follow_key(job_id) + ":alive", b"1", ex=ALIVE_TTL)
@@ -80,7 +80,7 @@ class Waiter:
                 if not found and time.monotonic() - heard > SILENCE_CHECK:
                     heard = time.monotonic()
                     status = await self.client.hget(Job.key_for(job_id), "status")
-                    if _text(status or b"gone") not in ("started", "queued"):
+                    if as_str(status or b"gone") not in ("started", "queued"):
                         yield End("the follow job is no longer running (its worker stopped?); reconnect to resume")
                         return
             except redis.RedisError:
@@ -95,7 +95,3 @@ class Waiter:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

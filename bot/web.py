@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +26,6 @@ from bot.slack_app import SlackEndpoint
 from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def error(status: int, message: str) -> JSONResponse:

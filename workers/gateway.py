@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 import docker.errors
@@ -23,7 +23,6 @@ from bot import commands as c
 from bot.errors import DockerFailure, DockerUnavailable, NotFound
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 LABEL_MANAGED = "dockerverse.managed-by"
 LABEL_CREATOR = "dockerverse.creator"
