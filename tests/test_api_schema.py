@@ -30,7 +30,7 @@ def schema_stack(
 ) -> Iterator[Stack]:
     """Web and workers on Redis database 5."""
     with FakeSlack() as slack:
-        running = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/5", slack.url, tmp_path_factory.mktemp("schema"))
+        running = Stack.start(redis_server.url_for(5), slack.url, tmp_path_factory.mktemp("schema"))
         yield running
         running.stop()
 

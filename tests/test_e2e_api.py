@@ -28,7 +28,7 @@ def stack(
 ) -> Iterator[Stack]:
     """Web, a quick worker and two stream workers (the real `dockerverse worker`) on Redis database 4."""
     with FakeSlack() as slack:
-        running = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/4", slack.url, tmp_path_factory.mktemp("api"))
+        running = Stack.start(redis_server.url_for(4), slack.url, tmp_path_factory.mktemp("api"))
         yield running
         running.stop()
 
@@ -219,7 +219,7 @@ def test_unconfigured_api_answers_503_and_cors_is_opt_in(
     assert "access-control-allow-origin" not in off.headers
     with FakeSlack() as slack:
         bare = Stack.start(
-            redis_server.url.rsplit("/", 1)[0] + "/6",
+            redis_server.url_for(6),
             slack.url,
             tmp_path,
             DOCKERVERSE_API_TOKEN="",

@@ -22,7 +22,7 @@ def doctor_stack(
 ) -> Iterator[tuple[Stack, FakeSlack]]:
     """Web and workers on Redis database 10, with the fake Slack."""
     with FakeSlack() as slack:
-        stack = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/10", slack.url, tmp_path_factory.mktemp("doc"))
+        stack = Stack.start(redis_server.url_for(10), slack.url, tmp_path_factory.mktemp("doc"))
         yield stack, slack
         stack.stop()
 

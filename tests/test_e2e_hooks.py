@@ -30,7 +30,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web + one worker on Redis database 3."""
-    running = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/3", slack_server.url, tmp_path_factory.mktemp("hooks"))
+    running = Stack.start(redis_server.url_for(3), slack_server.url, tmp_path_factory.mktemp("hooks"))
     yield running
     running.stop()
 

@@ -52,7 +52,7 @@ def hostile_stack(
 ) -> Iterator[Stack]:
     """Web and workers on Redis database 11."""
     with FakeSlack() as slack:
-        stack = Stack.start(redis_server.url.rsplit("/", 1)[0] + "/11", slack.url, tmp_path_factory.mktemp("hostile"))
+        stack = Stack.start(redis_server.url_for(11), slack.url, tmp_path_factory.mktemp("hostile"))
         yield stack
         stack.stop()
 

@@ -42,7 +42,7 @@ def two_hosts(
     tmp = tmp_path_factory.mktemp("hosts")
     with FakeSlack() as slack:
         stack = Stack.start(
-            redis_server.url.rsplit("/", 1)[0] + "/9",
+            redis_server.url_for(9),
             slack.url,
             tmp,
             workers=1,

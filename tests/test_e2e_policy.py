@@ -36,7 +36,7 @@ def stack(
     """Web and workers on Redis database 7, with a 4-a-minute limit on changing commands and an audit file."""
     tmp = tmp_path_factory.mktemp("policy")
     running = Stack.start(
-        redis_server.url.rsplit("/", 1)[0] + "/7",
+        redis_server.url_for(7),
         slack_server.url,
         tmp,
         policy_extra=EXTRA,

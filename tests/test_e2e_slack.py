@@ -28,7 +28,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web + one worker on Redis database 1 (other tests flush database 0)."""
-    url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    url = redis_server.url_for(1)
     running = Stack.start(url, slack_server.url, tmp_path_factory.mktemp("stack"))
     yield running
     running.stop()
@@ -225,7 +225,7 @@ def test_slack_not_configured_answers_503(
     redis_server: RedisServer, slack_server: FakeSlack, docker_engine: docker.DockerClient, tmp_path: Path
 ) -> None:
     """Without Slack credentials /slack/events answers 503 naming what to set; health still answers."""
-    url = redis_server.url.rsplit("/", 1)[0] + "/2"
+    url = redis_server.url_for(2)
     bare = Stack.start(url, slack_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET="")
     try:
         resp = bare.slash("list")

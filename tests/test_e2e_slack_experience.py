@@ -33,9 +33,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web and the real `dockerverse worker` (quick and stream lanes) on Redis database 8."""
-    running = Stack.start(
-        redis_server.url.rsplit("/", 1)[0] + "/8", slack_server.url, tmp_path_factory.mktemp("experience")
-    )
+    running = Stack.start(redis_server.url_for(8), slack_server.url, tmp_path_factory.mktemp("experience"))
     yield running
     running.stop()
 

@@ -115,7 +115,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_for(0)
+
+    def url_for(self, db: int) -> str:
+        """A database of its own for one test module's stack (tests flush database 0 between them)."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
     @property
     def logfile(self) -> Path:
