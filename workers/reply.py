@@ -27,6 +27,7 @@ from bot import confirm
 from bot.jobs import Payload
 from bot.units import format_duration
 from workers.render import SECTION_LIMIT, Outcome, cut
+from workers.slack_client import KeepAliveWebClient
 
 log = logging.getLogger(__name__)
 RUNNING_AFTER = 1.0  # seconds before a job shows a "running" message
@@ -46,7 +47,7 @@ def result_blocks(header: str, outcome: Outcome, context: str) -> list[dict[str,
 
 class SlackReplier:
     def __init__(self, token: str, base_url: str) -> None:
-        self.client = WebClient(
+        self.client: WebClient = KeepAliveWebClient(
             token=token,
             base_url=base_url,
             timeout=10,

@@ -53,6 +53,7 @@ class Call:
     headers: dict[str, str]
     status: int = 200
     body: bytes = field(default=b"", repr=False)
+    peer: int = field(default=0, repr=False)  # the client's port: equal ports, one kept-alive connection
     at: float = field(default_factory=time.monotonic, repr=False)
     # What the server answered (filled in after the call is recorded; e.g. the ts it gave a post).
     response: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -114,6 +115,7 @@ class FakeSlack:
         self._uploads: dict[str, bytes] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._hang_up = False
         self._responders: dict[str, Responder] = {}
         self._seq = itertools.count(1)  # ts / ids stay unique across reset()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -146,6 +148,11 @@ class FakeSlack:
         self.stop()
 
     # ---------------------------------------------------------------- control
+    def hang_up_after_next(self) -> None:
+        """Close the connection after the next answer, silently, like an idle keep-alive timeout."""
+        with self._cond:
+            self._hang_up = True
+
     def fail_next(
         self, method: str, status: int = 429, retry_after: int = 1, times: int = 1, error: str | None = None
     ) -> None:
@@ -320,7 +327,8 @@ class FakeSlack:
                     queue.pop(0)
             wait = self._delays.get(method, 0.0)
             status = fault.status if fault else 200
-            call = Call(method, params, headers, status, body)
+            call = Call(method, params, headers, status, body, peer=req.client_address[1])
+            hang_up, self._hang_up = self._hang_up, False
             self._calls.append(call)
             if method == "upload" and not fault:
                 self._uploads[params["file_id"]] = body
@@ -346,6 +354,8 @@ class FakeSlack:
         if isinstance(payload, dict):
             call.response.update(payload)
         self._send(req, status, payload, extra)
+        if hang_up:  # as a server's keep-alive timeout does: close without saying so in a header
+            req.close_connection = True
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, status: int, payload: dict[str, Any] | str, extra: dict[str, str]) -> None:
@@ -363,6 +373,11 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Slack's API does
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the client's
+            # delayed ACK hold the body back 40 ms on a kept-alive connection.
+            disable_nagle_algorithm = True
+
             def do_POST(self) -> None:  # http.server's naming
                 fake._handle(self)
 
