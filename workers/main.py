@@ -19,13 +19,15 @@ from redis.client import Pipeline
 from rq import SimpleWorker, worker_registration
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
+from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
+from rq.utils import now
 
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.settings import Settings
-from workers import follow, progress, reaper, tasks
+from workers import follow, progress, reaper, redeploy, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 
@@ -76,6 +78,7 @@ class DockerverseWorker(SimpleWorker):
     max_connection_wait_time = 5.0
     _last_beat = 0.0
     _last_reap = 0.0
+    _last_suspension_check = 0.0
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
@@ -102,8 +105,25 @@ class DockerverseWorker(SimpleWorker):
                 self._last_reap = now
                 try:
                     reaper.reap(self.connection, SignedJob, on_failure)
+                    # A redeploy its dead worker left half-done is put back as it was.
+                    redeploy.recover(self.connection, tasks.runtime().gateway)
                 except redis.RedisError as exc:
                     log.warning("could not look for jobs of dead workers: %s", exc)
+                except DockerverseError as exc:
+                    log.warning("could not look for half-done redeploys: %s", exc.message)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        # `rq suspend` is still honoured within a second; asking Redis before every job cost a round trip each.
+        now = time.monotonic()
+        if now - self._last_suspension_check >= 1.0:
+            self._last_suspension_check = now
+            super().check_for_suspension(burst)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        # RQ's version also writes the job's `last_heartbeat` field on a round trip of its own, for
+        # callbacks we do not use; the success pipeline saves the whole job hash right after anyway.
+        job.ended_at = now()
+        job.last_heartbeat = job.ended_at
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm shutdown: the running job finishes, but a log follow (which could run an hour)
