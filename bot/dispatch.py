@@ -32,6 +32,7 @@ from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation
 from bot.grammar import normalize, parse, redact
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
 from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
+from bot.metrics import Metrics
 from bot.policy import Actor, Policy
 from bot.settings import Settings
 
@@ -55,13 +56,14 @@ def queue_name(host: str, lane: str = "quick") -> str:
 
 def lane_of(command: c.Command) -> str:
     """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts."""
-    if isinstance(command, c.Pull) or (isinstance(command, c.Logs) and command.follow):
+    if isinstance(command, c.Pull | c.Redeploy) or (isinstance(command, c.Logs) and command.follow):
         return "stream"
     if isinstance(command, c.ListContainers) and command.all_hosts:
         return "stream"
     return "stream" if isinstance(command, c.Hosts) and not command.local else "quick"
 
 
+REDEPLOY_EXTRA = 900  # seconds a redeploy may take beyond its health timeout (pulling, stopping, rolling back)
 STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
 
 
@@ -98,6 +100,7 @@ class Dispatcher:
         self._live_until: dict[str, float] = {}
         self._served: tuple[float, list[str]] = (0.0, [])
         self.rate = RateLimit(connection, policy.rate_limit)
+        self.metrics = Metrics(connection)
         self._key = settings.require_job_key()
 
     def queue(self, host: str, lane: str = "quick") -> Queue:
@@ -229,6 +232,8 @@ class Dispatcher:
 
     def job_timeout(self, command: c.Command) -> int:
         follow = command.follow if isinstance(command, c.Logs) else None
+        if isinstance(command, c.Redeploy):  # a pull, a stop, the health gate and perhaps a rollback
+            return max(self.settings.job_timeout, int(command.health_timeout) + REDEPLOY_EXTRA)
         return max(self.settings.job_timeout, int(follow or 0) + 120)
 
     def has_live_worker(self, queue: Queue) -> bool:
@@ -269,6 +274,7 @@ class Dispatcher:
             "job_id": job_id or "",
             "reason": reason or "",
         }
+        self.metrics.decided(actor.source, text, decision)
         if self.settings.audit_file:
             self._audit_to_file(entry)
         if pipe is not None:

@@ -20,7 +20,7 @@ from bot.units import (
     parse_duration,
 )
 
-NOT_YET = {"redeploy": "redeploy is not available in this version yet"}
+NOT_YET: dict[str, str] = {}  # commands of the contract that a version does not offer yet
 
 _TYPOGRAPHY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
 _DASH = re.compile(r"(?:(?<=\s)|^)[\u2014\u2013](?=\S)")
@@ -42,6 +42,13 @@ def lookup(word: str) -> Spec:
     close = difflib.get_close_matches(word.lower(), list(_BY_WORD), n=1, cutoff=0.6)
     hint = f" Did you mean `{close[0]}`?" if close else ""
     return _raise(f"Unknown command `{word}`.{hint} Try `help` for the list of commands.")
+
+
+def command_name(text: str) -> str:
+    """The command's own verb (`ps` -> `list`), or `unknown`: a label that stays a small set."""
+    words = text.split(maxsplit=1)
+    spec = _BY_WORD.get(words[0].lower()) if words else None
+    return spec.verb if spec else "unknown"
 
 
 def _raise(message: str) -> Spec:

@@ -19,6 +19,7 @@ from bot.api import Api
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.hooks import HookEndpoint
+from bot.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.openapi import DOCUMENT
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
@@ -83,6 +84,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             return JSONResponse({**state, "error": missing}, status_code=503)
         return JSONResponse(state)
 
+    async def metrics(request: Request) -> Response:
+        return Response(await run_in_threadpool(dispatcher.metrics.render), media_type=METRICS_TYPE)
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(DOCUMENT)
 
@@ -98,6 +102,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             Route("/hooks/{name}", HookEndpoint(settings, policy.hooks, dispatcher, waiter).handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/openapi.json", openapi),
             Route("/api/containers", api.route(api.list_containers)),
             Route("/api/containers", api.route(api.create_container), methods=["POST"]),

@@ -233,3 +233,31 @@ def test_unconfigured_api_answers_503_and_cors_is_opt_in(
             assert on.headers["access-control-allow-origin"] == "https://ui.example.com"
         finally:
             bare.stop()
+
+
+def test_metrics_count_decisions_and_read_the_fleet_from_redis(stack: Stack, api: httpx.Client) -> None:
+    def scrape() -> dict[str, float]:
+        resp = httpx.get(f"{stack.web_url}/metrics")
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+        return {
+            name: float(value)
+            for line in resp.text.splitlines()
+            if line and not line.startswith("#")
+            for name, value in [line.rsplit(" ", 1)]
+        }
+
+    listed = 'dockerverse_commands_total{command="list",decision="queued",origin="api"}'
+    refused = 'dockerverse_commands_total{command="run",decision="refused",origin="api"}'
+    before = scrape()
+    assert api.get("/api/containers").status_code == 200
+    viewer = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    resp = httpx.post(f"{stack.web_url}/api/containers", json={"image": "busybox"}, headers=viewer)
+    assert resp.status_code == 403
+    after = scrape()
+    assert after[listed] == before.get(listed, 0) + 1
+    assert after[refused] == before.get(refused, 0) + 1
+    assert after["dockerverse_redis_up"] == 1
+    assert after['dockerverse_workers{host="local",lane="quick"}'] == 1
+    assert after['dockerverse_workers{host="local",lane="stream"}'] >= 1
+    assert after['dockerverse_queue_jobs{host="local",lane="quick"}'] == 0
+    assert after['dockerverse_jobs{host="local",lane="quick",state="finished"}'] >= 1

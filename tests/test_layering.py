@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EDGES = {
     "docker": {"workers/gateway.py"},
     "slack_bolt": {"bot/slack_app.py"},
-    "slack_sdk": {"bot/slack_app.py", "workers/reply.py"},
+    "slack_sdk": {"bot/slack_app.py", "workers/reply.py", "workers/slack_client.py"},
     "rq": {
         "bot/dispatch.py",
         "bot/jobstate.py",
@@ -25,6 +25,7 @@ EDGES = {
         "workers/fanout.py",
         "bot/hosts.py",
         "workers/reaper.py",
+        "bot/metrics.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -40,6 +41,8 @@ EDGES = {
         "bot/redis_url.py",
         "bot/doctor.py",
         "workers/reaper.py",
+        "bot/metrics.py",
+        "workers/redeploy.py",
     },
 }
 PURE = {
