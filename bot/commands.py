@@ -109,6 +109,20 @@ class Pull(Command):
 
 
 @dataclass(frozen=True)
+class Redeploy(Command):
+    """Swap a container for a fresh pull of its image (or another), health-gated, rolled back on failure."""
+
+    verb: ClassVar[str] = "redeploy"
+    mutates: ClassVar[bool] = True
+    target: str = ""
+    image: str | None = None  # None: the container's own image reference, pulled again
+    health_timeout: float = 60.0
+    # The image allow-list, copied in by the policy check: the worker checks the image it resolves
+    # (the container's own one when --image is absent) against it; the job's signature covers it.
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Inspect(Command):
     verb: ClassVar[str] = "inspect"
     target: str = ""
@@ -130,7 +144,21 @@ class Audit(Command):
 
 KINDS: dict[str, type[Command]] = {
     cls.verb: cls
-    for cls in (Help, ListContainers, Run, Remove, Logs, Lifecycle, Images, RemoveImage, Pull, Inspect, Hosts, Audit)
+    for cls in (
+        Help,
+        ListContainers,
+        Run,
+        Remove,
+        Logs,
+        Lifecycle,
+        Images,
+        RemoveImage,
+        Pull,
+        Redeploy,
+        Inspect,
+        Hosts,
+        Audit,
+    )
 }
 
 

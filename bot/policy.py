@@ -66,7 +66,7 @@ class Limits:
 
 DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "viewer": ["help", "list", "logs", "images", "inspect", "hosts"],
-    "operator": ["run", "stop", "start", "restart", "rm", "pull"],
+    "operator": ["run", "stop", "start", "restart", "rm", "pull", "redeploy"],
     "admin": ["rmi"],
 }
 
@@ -132,17 +132,14 @@ class Policy:
             self.check_image(command.image)
         if isinstance(command, c.Run):
             return self.apply_limits(command)
+        if isinstance(command, c.Redeploy):
+            if command.image:
+                self.check_image(command.image)
+            return dataclasses.replace(command, allow=self.image_allow)
         return command
 
     def check_image(self, image: str) -> None:
-        ref = normalize_image(image)
-        patterns = {q for p in self.image_allow for q in (p, normalize_image(p, pattern=True))}
-        if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
-            allowed = ", ".join(f"`{p}`" for p in self.image_allow)
-            raise PolicyError(
-                f"Image `{image}` is not on the allow-list ({allowed}) of {self.source}: "
-                "ask an admin to add it under `images.allow`."
-            )
+        check_image_allowed(image, self.image_allow, self.source)
 
     def apply_limits(self, run: c.Run) -> c.Run:
         """Fill in default limits; refuse any above the cap. Never unlimited."""
@@ -159,6 +156,18 @@ class Policy:
                 "ask for less."
             )
         return dataclasses.replace(run, memory=memory, cpus=cpus, pids=self.default_limits.pids)
+
+
+def check_image_allowed(image: str, allow: tuple[str, ...], source: str = "the policy") -> None:
+    """Raise ``PolicyError`` unless the normalized reference matches a pattern of ``images.allow``."""
+    ref = normalize_image(image)
+    patterns = {q for p in allow for q in (p, normalize_image(p, pattern=True))}
+    if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
+        allowed = ", ".join(f"`{p}`" for p in allow)
+        raise PolicyError(
+            f"Image `{image}` is not on the allow-list ({allowed}) of {source}: "
+            "ask an admin to add it under `images.allow`."
+        )
 
 
 def normalize_image(ref: str, pattern: bool = False) -> str:
@@ -240,6 +249,12 @@ def load_policy(path: str | None) -> Policy:
     limits = raw.get("limits") or {}
     roles = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("roles") or base.roles).items()}
     perms = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("permissions") or base.permissions).items()}
+    if not any("redeploy" in cmds for cmds in perms.values()):
+        # `redeploy` came after many policy files were written: where no role names it, the roles
+        # that may `run` containers may redeploy them (a file that lists it decides for itself).
+        for cmds in perms.values():
+            if "run" in cmds:
+                cmds.append("redeploy")
     unknown = set(roles) - set(perms)
     if unknown:
         raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")

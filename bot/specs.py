@@ -17,6 +17,8 @@ MAX_TEXT = 4000
 MAX_TAIL = 10_000
 DEFAULT_FOLLOW = 300.0
 MAX_FOLLOW = 3600.0
+DEFAULT_HEALTH_TIMEOUT = 60.0
+MAX_HEALTH_TIMEOUT = 900.0
 
 OptKind = Literal["flag", "value", "multi", "optional"]  # optional: a value only if the next word fits
 
@@ -140,6 +142,13 @@ def _build_run(p: Parsed) -> c.Command:
 
 def _target(p: Parsed) -> str:
     return str(_convert(p.spec, "NAME_OR_ID", p.args[0], check_name))
+
+
+def _health_timeout(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 1 <= seconds <= MAX_HEALTH_TIMEOUT:
+        raise ValueError(f"must be between 1s and {MAX_HEALTH_TIMEOUT // 60:g}m")
+    return seconds
 
 
 def _follow(raw: str | bool) -> float:
@@ -306,6 +315,30 @@ _SPECS: tuple[Spec, ...] = (
         lambda p: c.Pull(image=_convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
         positionals=("IMAGE",),
         options=(HOST,),
+    ),
+    Spec(
+        "redeploy",
+        "replace a container with a fresh pull of its image, health-gated; rolled back if not healthy",
+        "redeploy NAME_OR_ID [--image IMAGE[:TAG]] [--health-timeout DURATION] [--host H]",
+        ("redeploy web", "redeploy web --image registry.example.com/web:1.4 --health-timeout 2m"),
+        lambda p: c.Redeploy(
+            target=_target(p),
+            image=p.value("--image", check_image),
+            health_timeout=p.value("--health-timeout", _health_timeout, DEFAULT_HEALTH_TIMEOUT),
+            host=_host(p),
+        ),
+        positionals=("NAME_OR_ID",),
+        options=(
+            Opt(("--image",), "--image", "value", "IMAGE[:TAG]", "the new image (default: the container's own, again)"),
+            Opt(
+                ("--health-timeout",),
+                "--health-timeout",
+                "value",
+                "DURATION",
+                f"time to prove healthy (default {DEFAULT_HEALTH_TIMEOUT:g}s, at most {MAX_HEALTH_TIMEOUT // 60:g}m)",
+            ),
+            HOST,
+        ),
     ),
     Spec(
         "inspect",

@@ -60,6 +60,14 @@ def test_rm_force_and_lifecycle() -> None:
     assert parse("restart web").permission == "restart"
 
 
+def test_redeploy_options() -> None:
+    """redeploy takes the container, an optional new image and a health timeout (60 s unless given)."""
+    assert parse("redeploy web") == c.Redeploy(target="web", image=None, health_timeout=60.0)
+    assert parse("redeploy web --image ghcr.io/acme/web:1.4 --health-timeout 2m --host edge") == c.Redeploy(
+        target="web", image="ghcr.io/acme/web:1.4", health_timeout=120.0, host="edge"
+    )
+
+
 def test_slack_typography_is_undone() -> None:
     """Slack turns --all into an em dash and quotes into curly ones; we read them as typed."""
     assert normalize("list \u2014all") == "list --all"
@@ -95,7 +103,9 @@ def test_empty_text_is_help() -> None:
         ("run busybox --name a --name b", "is given twice"),
         ("list --all=yes", "takes no value"),
         ('run busybox -- echo "unclosed', "unclosed quote"),
-        ("redeploy web", "not available in this version yet"),
+        ("redeploy", "needs NAME_OR_ID"),
+        ("redeploy web --health-timeout 2h", "must be between 1s and 15m"),
+        ("redeploy web --image 'no good'", "is not an image reference"),
         ("help nothing", "Unknown command `nothing`"),
     ],
 )

@@ -98,3 +98,21 @@ def test_bad_policy_file_fails_loudly(tmp_path: Path) -> None:
     bad.write_text("roles:\n  wizard: [U1]\n")
     with pytest.raises(DockerverseError, match="wizard"):
         load_policy(str(bad))
+
+
+def test_redeploy_is_for_operators_with_the_allow_list_signed_into_the_command(policy: Policy) -> None:
+    """A file written before `redeploy` existed gives it to the roles that may `run`; the image given is
+    checked here, and the allow-list travels with the command for the worker to check the image it resolves."""
+    with pytest.raises(PolicyError, match="needs role `operator`"):
+        policy.authorize(slack("U0SOMEONE"), parse("redeploy web"))
+    allowed = policy.authorize(slack("U0OPS"), parse("redeploy web"))
+    assert isinstance(allowed, c.Redeploy) and allowed.allow == policy.image_allow
+    with pytest.raises(PolicyError, match="not on the allow-list"):
+        policy.authorize(slack("U0OPS"), parse("redeploy web --image evil/miner"))
+
+
+def test_a_file_that_names_redeploy_decides_who_has_it(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.replace("admin: [rmi]", "admin: [rmi, redeploy]"))
+    policy = load_policy(str(path))
+    assert policy.lowest_role_for("redeploy") == "admin"

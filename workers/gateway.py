@@ -311,6 +311,94 @@ class DockerGateway:
         with self._errors("inspect", target):
             return dict(self.client.api.inspect_container(target))
 
+    def find(self, target: str) -> dict[str, Any] | None:
+        """A container's inspect, or None when there is none by that id or name."""
+        try:
+            return self.inspect(target)
+        except NotFound:
+            return None
+
+    def image_config(self, ref: str) -> dict[str, Any] | None:
+        """An image's own Config (its defaults: Cmd, Env, Labels, Healthcheck...), None if it is gone."""
+        with self._errors("inspect", ref):
+            try:
+                return dict(self.client.api.inspect_image(ref).get("Config") or {})
+            except docker.errors.ImageNotFound:
+                return None
+
+    def create_like(self, old: dict[str, Any], image: str, name: str, labels: dict[str, str]) -> str:
+        """A new, not yet started container configured as `old` (its inspect) was, from `image`.
+
+        What `old` took from its own image (command, entrypoint, env, labels, health check, exposed
+        ports, user, working dir) is left for the new image to give; what was set for the container
+        is kept, HostConfig (ports, limits, restart policy, mounts) whole, and its networks."""
+        config: dict[str, Any] = old.get("Config") or {}
+        base = self.image_config(old.get("Image", "")) or {}
+
+        def own(key: str) -> Any:
+            value = config.get(key)
+            return value if value and value != base.get(key) else None
+
+        base_env = set(base.get("Env") or [])
+        base_labels: dict[str, str] = base.get("Labels") or {}
+        exposed = set(config.get("ExposedPorts") or {}) - set(base.get("ExposedPorts") or {})
+        networks: dict[str, Any] = (old.get("NetworkSettings") or {}).get("Networks") or {}
+        mode = str((old.get("HostConfig") or {}).get("NetworkMode") or "default")
+        short_id = str(old.get("Id", ""))[:12]
+
+        def endpoint(net: str) -> dict[str, Any]:
+            aliases = [a for a in (networks.get(net) or {}).get("Aliases") or [] if a != short_id]
+            return {"Aliases": aliases} if aliases else {}
+
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "name": name,
+            "command": own("Cmd"),
+            "entrypoint": own("Entrypoint"),
+            "environment": [e for e in config.get("Env") or [] if e not in base_env],
+            "working_dir": own("WorkingDir"),
+            "user": own("User"),
+            "healthcheck": own("Healthcheck"),
+            "labels": {**{k: v for k, v in (config.get("Labels") or {}).items() if base_labels.get(k) != v}, **labels},
+            "ports": [tuple(p.split("/", 1)) for p in sorted(exposed)],
+            "tty": bool(config.get("Tty")),
+            "stdin_open": bool(config.get("OpenStdin")),
+            "stop_signal": own("StopSignal"),
+            "host_config": old.get("HostConfig") or {},
+            "detach": True,
+        }
+        extra = [n for n in networks if n != mode]
+        if mode in networks and mode not in ("default", "bridge", "host", "none"):
+            kwargs["networking_config"] = {"EndpointsConfig": {mode: endpoint(mode)}}
+        with self._errors("redeploy", name):
+            cid = str(self.client.api.create_container(**kwargs)["Id"])
+            try:
+                for net in extra if mode not in ("host", "none") and not mode.startswith("container:") else []:
+                    if net not in ("bridge", mode):
+                        self.client.api.connect_container_to_network(cid, net, aliases=endpoint(net).get("Aliases"))
+            except docker.errors.APIError:
+                with contextlib.suppress(docker.errors.APIError):
+                    self.client.api.remove_container(cid, force=True)
+                raise
+        return cid
+
+    def rename(self, target: str, name: str) -> None:
+        with self._errors("rename", target):
+            self.client.api.rename(target, name)
+
+    def stop(self, target: str, timeout: int = 10) -> None:
+        with self._errors("stop", target):
+            self.client.api.stop(target, timeout=timeout)
+
+    def start(self, target: str) -> None:
+        with self._errors("start", target):
+            self.client.api.start(target)
+
+    def discard(self, target: str) -> None:
+        """Remove a container, running or not; one that is already gone is fine."""
+        with self._errors("rm", target), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(target, force=True)
+
     def version(self) -> dict[str, Any]:
         with self._errors("version"):
             return dict(self.client.version())

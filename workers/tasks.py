@@ -24,6 +24,7 @@ from workers import fanout, progress
 from workers.follow import follow
 from workers.gateway import DockerGateway
 from workers.handlers import HANDLERS, audit_log
+from workers.redeploy import redeploy
 from workers.render import Outcome
 from workers.reply import Session, SlackReplier
 
@@ -91,6 +92,9 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
         try:
             if isinstance(p.command, c.Logs) and p.command.follow and job is not None:
                 outcome = follow(rt.gateway, p.command, p, job.connection, session)
+            elif isinstance(p.command, c.Redeploy) and job is not None:
+                worker = job.worker_name or ""
+                outcome = redeploy(rt.gateway, p.command, p, job.connection, worker, int(job.timeout or 3600))
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
             elif isinstance(p.command, c.Hosts) and not p.command.local and job is not None:

@@ -1,0 +1,314 @@
+"""`redeploy`: a fresh image into a running container's place, proven healthy, or rolled back.
+
+The order keeps a working container at every step:
+1. pull the image (the container's own reference again when no --image: a moving tag like
+   `:main` picks up the new build); the old container keeps serving meanwhile;
+2. create the new container under a temporary name, configured like the old one;
+3. stop the old one and rename it aside (it is not deleted), give the new one the name, start it;
+4. prove it: running, and `healthy` when it has a health check, within --health-timeout; with
+   none, still running (not restarting) after a short settle time;
+5. proven: the old container is removed. Not proven: the new one is removed, the old one gets
+   its name back and is started again, and the job fails saying why.
+
+One redeploy per container at a time: a Redis key (SET NX, with the job's timeout) is both the
+lock and the journal of what was done. A worker killed half-way leaves that journal behind; any
+worker of the host finds it once the dead worker's liveness key lapses and reverts (`recover`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from bot import commands as c
+from bot.errors import DockerFailure, DockerverseError, PolicyError
+from bot.jobs import Payload
+from bot.policy import check_image_allowed
+from bot.units import format_duration
+from workers import progress
+from workers.gateway import LABEL_JOB, DockerGateway
+from workers.reaper import ALIVE_PREFIX
+from workers.render import Outcome, code_block
+
+log = logging.getLogger(__name__)
+
+PREFIX = "dockerverse:redeploy:"
+SETTLE = 5.0  # seconds a container without a health check must keep running to count as up
+POLL = 0.5
+LOG_LINES = 15
+
+
+def journal_key(host: str, name: str) -> str:
+    return f"{PREFIX}{host}:{name}"
+
+
+@dataclass
+class Journal:
+    """The lock and the record of a redeploy in flight, kept in Redis."""
+
+    conn: redis.Redis
+    key: str
+    data: dict[str, Any]
+
+    def note(self, **changes: Any) -> None:
+        self.data.update(changes)
+        self.conn.set(self.key, json.dumps(self.data), xx=True, keepttl=True)
+
+    def release(self) -> None:
+        self.conn.delete(self.key)
+
+
+def acquire(conn: redis.Redis, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
+    key = journal_key(host, name)
+    if conn.set(key, json.dumps(data), nx=True, ex=ttl):
+        return Journal(conn, key, data)
+    raw = conn.get(key)
+    held: dict[str, Any] = json.loads(raw) if raw else {}
+    since = format_duration(time.time() - float(held.get("since", time.time())))
+    raise DockerFailure(
+        f"`{name}` on `{host}` is already being redeployed by {held.get('actor', 'someone')} "
+        f"(job `{str(held.get('job', '?'))[:12]}`, started {since} ago). Wait for it to finish, then try again."
+    )
+
+
+def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, worker: str, ttl: int) -> Outcome:
+    from workers.handlers import ownership  # handlers imports this module's caller; at call time
+
+    began = time.monotonic()
+    old = gw.inspect(cmd.target)
+    name = str(old.get("Name", "")).lstrip("/")
+    row = gw.container(old["Id"])
+    ask = ownership(row, "redeploy", p)
+    if ask:
+        return ask
+    image = cmd.image or str((old.get("Config") or {}).get("Image") or "")
+    if not image or image.startswith("sha256:"):
+        raise DockerFailure(
+            f"`{name}` was created from an image id, not a name, so there is no tag to pull again: "
+            f"say which image with `redeploy {name} --image REPO:TAG`."
+        )
+    try:
+        check_image_allowed(image, cmd.allow, "the policy")
+    except PolicyError as exc:
+        raise PolicyError(f"{exc.message} Nothing was changed.") from None
+
+    journal = acquire(
+        conn,
+        gw.host_name,
+        name,
+        {
+            "job": p.id,
+            "worker": worker,
+            "actor": p.actor.display,
+            "since": time.time(),
+            "name": name,
+            "old_id": old["Id"],
+            "phase": "pulling",
+            "channel": p.reply.channel,
+            "thread_ts": p.reply.thread_ts,
+        },
+        ttl,
+    )
+    try:
+        return _swap(gw, cmd, p, old, name, image, journal, began)
+    finally:
+        journal.release()
+
+
+def _swap(
+    gw: DockerGateway,
+    cmd: c.Redeploy,
+    p: Payload,
+    old: dict[str, Any],
+    name: str,
+    image: str,
+    journal: Journal,
+    began: float,
+) -> Outcome:
+    steps: list[str] = []
+
+    def step(text: str) -> None:
+        steps.append(f"{format_duration(time.monotonic() - began):>6}  {text}")
+        progress.report(f"Redeploying `{name}` on `{gw.host_name}`: {text}")
+
+    step(f"pulling {image}")
+    try:
+        digest = gw.pull(image, lambda text: progress.report(f"Redeploying `{name}`: {text}"))
+    except DockerverseError as exc:
+        raise type(exc)(f"{exc.message} Nothing was changed: `{name}` still runs as before.") from None
+    step(f"pulled {digest}")
+
+    suffix = p.id[:8]
+    aside, fresh = f"{name}-previous-{suffix}", f"{name}-next-{suffix}"
+    labels = {LABEL_JOB: p.id}
+    try:
+        new_id = gw.create_like(old, image, fresh, labels)
+    except DockerverseError as exc:
+        raise type(exc)(f"{exc.message} Nothing was changed: `{name}` still runs as before.") from None
+    old_id = str(old["Id"])
+    was_running = bool((old.get("State") or {}).get("Running"))
+    journal.note(phase="swapping", new_id=new_id, aside=aside, was_running=was_running)
+    step("stopping the old container")
+    try:
+        gw.stop(old_id)
+        gw.rename(old_id, aside)
+        gw.rename(new_id, name)
+        step("starting the new container")
+        gw.start(new_id)
+    except DockerverseError as exc:
+        reason = f"it could not be started: {exc.message}"
+        return _rollback(gw, p, name, image, old_id, new_id, was_running, reason, [], steps, journal, began)
+
+    journal.note(phase="proving")
+    proven, reason = prove(gw, new_id, cmd.health_timeout, step)
+    if not proven:
+        lines = _last_lines(gw, new_id)
+        return _rollback(gw, p, name, image, old_id, new_id, was_running, reason, lines, steps, journal, began)
+
+    gw.discard(old_id)
+    step("removed the old container")
+    took = format_duration(time.monotonic() - began)
+    lines = _last_lines(gw, new_id)
+    thread = (code_block(steps),) + ((f"Last lines of `{name}`:\n" + code_block(lines),) if lines else ())
+    return Outcome(
+        True,
+        f"Redeployed `{name}` on `{gw.host_name}` to `{image}` in {took}: {reason}",
+        f"Digest `{digest}`; the old container is removed.",
+        thread=thread,
+        data={"name": name, "id": new_id, "image": image, "digest": digest, "rolled_back": False},
+    )
+
+
+def prove(gw: DockerGateway, cid: str, timeout: float, step: Any) -> tuple[bool, str]:
+    """Running, and healthy if it has a health check (else still up after SETTLE), within `timeout`."""
+    started = time.monotonic()
+    deadline = started + timeout
+    has_check = bool(
+        ((gw.inspect(cid).get("Config") or {}).get("Healthcheck") or {}).get("Test") not in (None, [], ["NONE"])
+    )
+    shown = -1
+    while True:
+        state: dict[str, Any] = gw.inspect(cid).get("State") or {}
+        if state.get("Restarting") or int(state.get("RestartCount") or 0) > 0 or state.get("Status") == "restarting":
+            return False, "it keeps restarting (crash loop)"
+        if not state.get("Running"):
+            return False, f"it exited with code {state.get('ExitCode')}{_oom(state)}"
+        if has_check:
+            health: dict[str, Any] = state.get("Health") or {}
+            checks = health.get("Log") or []
+            passed = sum(1 for h in checks if h.get("ExitCode") == 0)
+            if len(checks) != shown:
+                shown = len(checks)
+                step(
+                    f"health checks: {passed} of {len(checks)} passed"
+                    if checks
+                    else "waiting for its first health check"
+                )
+            if health.get("Status") == "healthy":
+                return True, f"healthy after {len(checks)} check{'s' if len(checks) != 1 else ''}"
+            if health.get("Status") == "unhealthy":
+                return False, f"its health check failed: {_health_output(checks)}"
+        elif time.monotonic() - started >= min(SETTLE, timeout):
+            return True, f"up for {format_duration(time.monotonic() - started)} (it has no health check)"
+        if time.monotonic() >= deadline:
+            last = _health_output((state.get("Health") or {}).get("Log") or []) if has_check else ""
+            return False, f"not healthy within {format_duration(timeout)}" + (f"; last check: {last}" if last else "")
+        time.sleep(POLL)
+
+
+def _oom(state: dict[str, Any]) -> str:
+    return " (out of memory)" if state.get("OOMKilled") else ""
+
+
+def _health_output(checks: list[dict[str, Any]]) -> str:
+    if not checks:
+        return "no check has run yet"
+    last = checks[-1]
+    output = str(last.get("Output") or "").strip() or "(no output)"
+    return f"exit code {last.get('ExitCode')}: {output[:300]}"
+
+
+def _last_lines(gw: DockerGateway, cid: str) -> list[str]:
+    try:
+        return gw.logs(cid, tail=LOG_LINES, since=None)[1]
+    except DockerverseError:
+        return []
+
+
+def _rollback(
+    gw: DockerGateway,
+    p: Payload,
+    name: str,
+    image: str,
+    old_id: str,
+    new_id: str,
+    was_running: bool,
+    reason: str,
+    lines: list[str],
+    steps: list[str],
+    journal: Journal,
+    began: float,
+) -> Outcome:
+    journal.note(phase="rolling back")
+    steps.append(f"{format_duration(time.monotonic() - began):>6}  not proven: {reason}; rolling back")
+    progress.report(f"Rolling back `{name}` on `{gw.host_name}`: {reason}")
+    restore(gw, name, old_id, new_id, was_running)
+    steps.append(f"{format_duration(time.monotonic() - began):>6}  the old container runs again as `{name}`")
+    thread = (code_block(steps),) + (("Last lines of the new container:\n" + code_block(lines),) if lines else ())
+    return Outcome(
+        False,
+        f"Rolled back `{name}` on `{gw.host_name}`: the new container from `{image}` did not prove healthy: {reason}. "
+        f"The previous container is running again.",
+        thread=thread,
+        data={"name": name, "id": old_id, "image": image, "rolled_back": True, "reason": reason},
+    )
+
+
+def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_running: bool = True) -> None:
+    """Back to the old container, from any point of a swap: the new one goes, the old one gets its name back."""
+    if new_id:
+        gw.discard(new_id)
+    old = gw.find(old_id)
+    if old is None:
+        log.error("redeploy of %s: the old container %s is gone; nothing to restore", name, old_id[:12])
+        return
+    if str(old.get("Name", "")).lstrip("/") != name:
+        gw.rename(old_id, name)
+    if was_running and not (old.get("State") or {}).get("Running"):
+        gw.start(old_id)
+
+
+def recover(conn: redis.Redis, gw: DockerGateway) -> int:
+    """Revert the redeploys on this host whose worker died mid-way (its liveness key lapsed)."""
+    reverted = 0
+    for raw in conn.scan_iter(match=journal_key(gw.host_name, "*"), count=100):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        text = conn.get(key)
+        if not text:
+            continue
+        data: dict[str, Any] = json.loads(text)
+        if conn.exists(ALIVE_PREFIX + str(data.get("worker"))):
+            continue  # still at it
+        if not conn.set(key + ":recovering", b"1", nx=True, ex=120):
+            continue  # another worker of this host is on it
+        try:
+            if data.get("phase") != "pulling":  # before the swap, nothing was touched
+                restore(gw, str(data["name"]), str(data["old_id"]), data.get("new_id"), bool(data.get("was_running")))
+            conn.delete(key)
+            reverted += 1
+            log.warning(
+                "reverted the redeploy of %s (job %s) left half-done by dead worker %s",
+                data.get("name"),
+                data.get("job"),
+                data.get("worker"),
+            )
+        except DockerverseError as exc:
+            log.error("could not revert the redeploy of %s yet: %s", data.get("name"), exc.message)
+        finally:
+            conn.delete(key + ":recovering")
+    return reverted
