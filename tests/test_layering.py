@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # library -> the only modules that may import it
 EDGES = {
     "docker": {"workers/gateway.py"},
-    "slack_bolt": {"bot/slack_app.py"},
-    "slack_sdk": {"bot/slack_app.py", "workers/reply.py"},
+    "slack_bolt": {"bot/slack_app.py", "bot/slack_socket.py"},
+    "slack_sdk": {"bot/slack_app.py", "bot/slack_socket.py", "workers/reply.py"},
     "rq": {
         "bot/dispatch.py",
         "bot/jobstate.py",
@@ -40,6 +40,7 @@ EDGES = {
         "bot/redis_url.py",
         "bot/doctor.py",
         "workers/reaper.py",
+        "bot/home_feed.py",
     },
 }
 PURE = {
@@ -50,6 +51,8 @@ PURE = {
     "bot/policy.py",
     "bot/jobs.py",
     "workers/render.py",
+    "bot/home.py",
+    "bot/blocks.py",
 }
 
 
