@@ -145,7 +145,8 @@ def _host_line(fleet: Fleet, host: str) -> str:
 
 def _box_blocks(box: Box, viewer: Viewer) -> list[dict[str, Any]]:
     text = (
-        f"{STATE_EMOJI.get(box.state, '❔')} *{escape(box.name)}* on `{code(box.host)}`: {box.trouble}\n"
+        f"{'🟠' if box.trouble == 'unhealthy' else STATE_EMOJI.get(box.state, '❔')} "
+        f"*{escape(box.name)}* on `{code(box.host)}`: {box.trouble}\n"
         f"`{code(box.image[:80])}` · {escape(box.detail)}"
     )
     buttons = row_buttons(box.name, box.state, box.host, viewer.granted)

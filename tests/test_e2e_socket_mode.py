@@ -262,3 +262,24 @@ def test_a_wrong_app_token_gets_one_clear_log_line_and_http_keeps_working(
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_socket_mode_alone_needs_no_signing_secret(
+    stack: Stack, slack: FakeSlack, sm: FakeSocketMode, tmp_path: Path
+) -> None:
+    """With only the bot and app tokens, commands arrive over the socket; /slack/events says it is not set up."""
+    port, before = free_port(), len(sm.connections)
+    proc = stack.spawn(tmp_path / "web-socket-only.log", "web", "--port", str(port), env={"SLACK_SIGNING_SECRET": ""})
+    try:
+        sm.wait_connections(before + 1)
+        chan = channel()
+        envelope = fresh(SLASH, channel_id=chan, text="help")
+        sm.send(envelope)  # on the newest connection: this web's
+        assert "queued as job" in sm.wait_ack(envelope["envelope_id"])["payload"]["text"]
+        posts(slack, chan)
+        assert healthy(f"http://127.0.0.1:{port}/healthz")
+        resp = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=b"{}", timeout=5)
+        assert resp.status_code == 503 and "Socket Mode" in resp.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
