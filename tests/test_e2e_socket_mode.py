@@ -210,14 +210,25 @@ def test_app_home_over_the_socket_is_published(stack: Stack, slack: FakeSlack, s
     assert view["type"] == "home" and "Hosts" in json.dumps(view)
 
 
-def test_a_dropped_connection_is_reopened_with_a_fresh_url(stack: Stack, slack: FakeSlack, sm: FakeSocketMode) -> None:
-    """When the WebSocket is cut without a close frame, the web asks apps.connections.open for a new URL
-    and connects again; commands work over the new connection."""
+def test_a_dropped_connection_is_reopened_with_backoff_and_a_fresh_url(
+    stack: Stack, slack: FakeSlack, sm: FakeSocketMode
+) -> None:
+    """When the WebSocket is cut without a close frame, the web asks apps.connections.open for a new URL;
+    while Slack fails (two 500s here) it waits longer each time, then connects and commands work again."""
     before, opened = len(sm.connections), sm.opened
+    slack.fail_next("apps.connections.open", status=500, times=2)
     sm.drop()
     sm.wait_connections(before + 1, timeout=90)
     assert sm.opened == opened + 1
-    wait_in_log(next(p for p in stack.logs if p.name == "web.log"), "Socket Mode: reconnected to Slack")
+    assert len(slack.calls("apps.connections.open")) == 3
+    log = next(p for p in stack.logs if p.name == "web.log")
+    wait_in_log(log, "Socket Mode: reconnected to Slack")
+    waits = [
+        float(line.rsplit("retrying in ", 1)[1].split()[0])
+        for line in log.read_text().splitlines()
+        if "apps.connections.open answered internal_error); retrying in" in line
+    ]
+    assert len(waits) == 2 and waits[1] >= 1.0, waits  # 0.5-1 s, then 1-2 s: doubling with jitter
     chan = channel()
     envelope = fresh(SLASH, channel_id=chan, text="help")
     sm.send(envelope)
