@@ -204,13 +204,18 @@ def _jobs_blocks(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def home_view(
-    viewer: Viewer, fleet: Fleet | None, note: str | None, jobs: Sequence[dict[str, Any]], now: float
+    viewer: Viewer,
+    fleet: Fleet | None,
+    note: str | None,
+    jobs: Sequence[dict[str, Any]],
+    now: float,
+    every: float = 5.0,
 ) -> dict[str, Any]:
-    """The whole Home tab for one person: never more than Slack's 100 blocks."""
+    """The whole Home tab for one person (rebuilt at most `every` seconds): never more than 100 blocks."""
     role = f"role `{viewer.role}`" if viewer.role else "no role (an admin can add you under `roles:` in the policy)"
     top = [
         _header("Dockerverse"),
-        _context(f"<@{viewer.user}> · {role} · updated {_when(now)}"),
+        _context(f"<@{viewer.user}> · {role} · updated {_when(now)}, at most every {every:g} s"),
         {"type": "actions", "elements": [REFRESH_BUTTON]},
     ]
     tail = [{"type": "divider"}, *_jobs_blocks(jobs)]

@@ -61,7 +61,7 @@ class HomeFeed:
             jobs = await run_in_threadpool(audit.read_actor, self.dispatcher.redis, user, JOBS, ("home",))
         except redis.RedisError:
             jobs, note = [], "Redis cannot be reached, so nothing here is current: try again in a minute."
-        return home_view(viewer, fleet, note, jobs, time.time())
+        return home_view(viewer, fleet, note, jobs, time.time(), self.refresh)
 
     async def fleet(self, actor: Actor) -> tuple[Fleet | None, str | None]:
         """The fleet, fresh within `refresh` seconds, and a note when it could not be refreshed."""

@@ -52,8 +52,8 @@ def token_problem(token: str) -> str | None:
     """Why the token cannot be an app-level token, before asking Slack."""
     if token.startswith("xapp-"):
         return None
-    kind = token.split("-", 1)[0] + "-" if "-" in token else "no xapp- prefix"
-    return f"SLACK_APP_TOKEN is not an app-level token (it starts with {kind}, not xapp-)"
+    start = f"it starts with {token.split('-', 1)[0]}-, not xapp-" if "-" in token else "it does not start with xapp-"
+    return f"SLACK_APP_TOKEN is not an app-level token ({start})"
 
 
 FIX = (
