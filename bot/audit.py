@@ -18,7 +18,31 @@ MAX = 100_000
 def read(conn: redis.Redis, limit: int) -> list[dict[str, Any]]:
     """Newest first, each with its job's outcome (or the refusal's reason) and duration."""
     raw: Any = conn.xrevrange(STREAM, count=limit)
-    entries = [{as_str(k): as_str(v) for k, v in fields.items()} for _, fields in raw or []]
+    return _with_outcomes(conn, [_fields(f) for _, f in raw or []])
+
+
+def read_actor(
+    conn: redis.Redis, actor: str, limit: int, skip: tuple[str, ...] = (), scan: int = 2000
+) -> list[dict[str, Any]]:
+    """One actor's newest entries (not those from the origins in `skip`), looking back at most
+    `scan` entries so that a quiet person's App Home never reads the whole stream."""
+    found: list[dict[str, str]] = []
+    upper, looked = "+", 0
+    while len(found) < limit and looked < scan:
+        raw: Any = conn.xrevrange(STREAM, max=upper, count=200)
+        if not raw:
+            break
+        looked += len(raw)
+        found += [e for e in map(_fields, (f for _, f in raw)) if e["actor"] == actor and e["origin"] not in skip]
+        upper = "(" + as_str(raw[-1][0])  # exclusive: continue below the oldest entry read
+    return _with_outcomes(conn, found[:limit])
+
+
+def _fields(raw: dict[Any, Any]) -> dict[str, str]:
+    return {as_str(k): as_str(v) for k, v in raw.items()}
+
+
+def _with_outcomes(conn: redis.Redis, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
     with conn.pipeline(transaction=False) as pipe:
         for e in entries:
             pipe.hmget(Job.key_for(e["job_id"]) if e["job_id"] else "-", ["status", "meta", "started_at", "ended_at"])

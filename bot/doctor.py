@@ -141,10 +141,15 @@ class Doctor:
                 "the API still work.",
             )
             return
-        if not (s.slack_bot_token and s.slack_signing_secret):
-            missing = "SLACK_SIGNING_SECRET" if s.slack_bot_token else "SLACK_BOT_TOKEN"
-            self.say(FAIL, f"Slack: {missing} is not set; /slack/events answers 503 until both are.")
+        # Slack reaches the bot over HTTP (signing secret) or Socket Mode (app token); replies need the bot token.
+        if not (s.slack_bot_token and (s.slack_signing_secret or s.slack_app_token)):
+            missing = (
+                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)" if s.slack_bot_token else "SLACK_BOT_TOKEN"
+            )
+            self.say(FAIL, f"Slack: {missing} is not set; Slack cannot reach the bot until it is.")
             return
+        if s.slack_app_token and not s.slack_app_token.startswith("xapp-"):
+            self.say(FAIL, "Slack: SLACK_APP_TOKEN is not an app-level token (xapp-...); Socket Mode stays off.")
         if slack_check is None:
             return
         try:

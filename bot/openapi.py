@@ -65,6 +65,7 @@ CONTAINER = {
         "status": {"type": "string", "description": "running, exited, created, ..."},
         "createdAt": {"type": "integer", "description": "milliseconds since the epoch"},
         "ports": {"type": "array", "items": {"type": "string"}, "description": "published only, HOST:CONTAINER"},
+        "statusText": {"type": "string", "description": "Docker's words: Up 5 minutes (unhealthy), Exited (1) ..."},
     },
 }
 SCHEMAS: dict[str, Any] = {

@@ -21,7 +21,7 @@ from bot.errors import DockerverseError, PolicyError
 from bot.units import format_size, parse_size
 
 RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
-Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button"]
+Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Actor:
 
     @property
     def display(self) -> str:
-        return f"<@{self.id}>" if self.source in ("slash", "mention", "dm", "button") else self.id
+        return f"<@{self.id}>" if self.source in ("slash", "mention", "dm", "button", "home") else self.id
 
 
 @dataclass(frozen=True)

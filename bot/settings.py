@@ -45,10 +45,18 @@ class Settings(BaseSettings):
     audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.
     cors_origins: str | None = Field(None, alias="DOCKERVERSE_CORS_ORIGINS")
+    # The App Home is rebuilt at most this often per person, and the fleet it shows asked for at most
+    # this often (one `list --all --all-hosts` job), however often people open it.
+    home_refresh: float = Field(5.0, alias="DOCKERVERSE_HOME_REFRESH", ge=1, le=3600)
 
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def socket_mode(self) -> bool:
+        """Slack over an outbound WebSocket: needs the app-level token and the bot token (for replies)."""
+        return bool(self.slack_app_token and self.slack_bot_token)
 
     @property
     def slack_base_url(self) -> str:

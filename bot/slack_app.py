@@ -12,11 +12,12 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +28,8 @@ from bot.dispatch import STOP_ACTION, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.gate import NeedsConfirmation
 from bot.grammar import redact
+from bot.home import REFRESH_ACTION
+from bot.home_feed import HomeFeed
 from bot.jobs import ReplyTo
 from bot.policy import Actor
 from bot.settings import Settings
@@ -73,9 +76,12 @@ def button_command(kind: str, value: dict[str, Any]) -> str:
     return shlex.join(words + host)
 
 
-def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
+def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed | None = None) -> AsyncApp:
+    """The one bolt app: POST /slack/events and the Socket Mode connection both hand requests to it."""
     app = AsyncApp(
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode alone needs no signing secret (nothing arrives over HTTP then).
+        request_verification_enabled=bool(settings.slack_signing_secret),
         client=AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url),
         # Run listeners before answering: our listeners only queue a job (about 2 ms), and bolt's
         # other mode polls for ack() every 10 ms, which would be most of a slash command's latency.
@@ -145,29 +151,36 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
         )
 
     @app.action(re.compile(r"^dockerverse_btn_(logs|start|restart|stop|remove|more)$"))
-    async def on_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """A button on a `list` row: the same command, as the person who clicked; results in the list's
-        thread. Stop, Restart and Remove were behind Slack's are-you-sure dialog: that is the confirmation."""
+    async def on_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+        """A button on a `list` row or the App Home: the same command, as the person who clicked; results
+        in the list's thread (from the Home: in the person's DM with the app, as a Home has no thread).
+        Stop, Restart and Remove were behind Slack's are-you-sure dialog: that is the confirmation."""
         await ack()
         action = body["actions"][0]
         kind = action["action_id"].removeprefix("dockerverse_btn_")
+        user = body["user"]["id"]
+        from_home = (body.get("container") or {}).get("type") == "view"
+
+        async def tell(words: str) -> None:
+            if from_home:  # a view has no response_url
+                await client.chat_postMessage(channel=user, text=words)
+            else:
+                await respond(response_type="ephemeral", replace_original=False, text=words)
+
         try:
             text = button_command(kind, json.loads(action.get("value") or "{}"))
         except (ValueError, KeyError, TypeError):
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text="❌ That button is broken; run the command by hand.",
-            )
+            await tell("❌ That button is broken; run the command by hand.")
             return
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         thread = (body.get("container") or {}).get("message_ts")
-        actor = Actor(body["user"]["id"], "button", channel)
+        actor = Actor(user, "button", channel)
+        reply = ReplyTo(channel=user) if from_home else ReplyTo(channel=channel, thread_ts=thread)
         try:
             confirmed = kind in ("stop", "restart", "remove")
-            await submit(text, actor, ReplyTo(channel=channel, thread_ts=thread), None, confirmed)
+            await submit(text, actor, reply, None, confirmed)
         except DockerverseError as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=f"❌ `{text}`: {exc.message}")
+            await tell(f"❌ `{text}`: {exc.message}")
 
     @app.action(STOP_ACTION)
     async def on_stop_follow(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -216,6 +229,9 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
             return
         await in_thread(event, body, say, "dm")
 
+    if home is not None:
+        register_home(app, home, in_background)
+
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.exception("slack listener failed: %s", error)
@@ -223,11 +239,34 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher) -> AsyncApp:
     return app
 
 
+def register_home(app: AsyncApp, home: HomeFeed, in_background: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
+    """The App Home tab: built after the event is acknowledged, at most every few seconds a person."""
+
+    async def publish(client: AsyncWebClient, user: str) -> None:
+        try:
+            await client.views_publish(user_id=user, view=await home.view(user))
+        except SlackApiError as exc:
+            log.warning("app home for %s not published: Slack answered %s", user, exc.response.get("error"))
+        except Exception:  # a background task: nobody else would see it
+            log.exception("app home for %s not published", user)
+
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") == "home" and home.due(event["user"]):
+            in_background(publish(client, event["user"]))
+
+    @app.action(REFRESH_ACTION)
+    async def on_home_refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        if home.due(body["user"]["id"]):
+            in_background(publish(client, body["user"]["id"]))
+
+
 class SlackEndpoint:
     """POST /slack/events: bolt's Starlette adapter, which checks the v0 signature on the raw body."""
 
-    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
-        self.handler = AsyncSlackRequestHandler(build_slack_app(settings, dispatcher))
+    def __init__(self, app: AsyncApp) -> None:
+        self.handler = AsyncSlackRequestHandler(app)
 
     async def __call__(self, request: Request) -> Response:
         return await self.handler.handle(request)

@@ -74,10 +74,13 @@ def run_up(settings: Settings, host: str, port: int) -> int:
             )
             return 1
         write_state({"pid": os.getpid(), "redis_url": redis_url, "job_key": key, "web_url": web_url})
+        ways = [
+            w for w, on in (("POST /slack/events", settings.slack_enabled), ("Socket Mode", settings.socket_mode)) if on
+        ]
         slack = (
-            "Slack: POST /slack/events"
-            if settings.slack_enabled
-            else "Slack: not configured (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)"
+            "Slack: " + " and ".join(ways)
+            if ways
+            else "Slack: not configured (set SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN)"
         )
         print(
             f"Dockerverse is up.\n  web     {web_url}  ({slack})\n"

@@ -18,12 +18,14 @@ from starlette.routing import Route
 from bot.api import Api
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
+from bot.home_feed import HomeFeed
 from bot.hooks import HookEndpoint
 from bot.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.openapi import DOCUMENT
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
-from bot.slack_app import SlackEndpoint
+from bot.slack_app import SlackEndpoint, build_slack_app
+from bot.slack_socket import SocketMode
 from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,28 @@ def cors(settings: Settings) -> list[Middleware]:
 def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
-    slack = SlackEndpoint(settings, dispatcher) if settings.slack_enabled else None
     waiter = Waiter(settings.redis_url, dispatcher.redis)
     api = Api(settings, policy, dispatcher, waiter)
+    # One bolt app for both ways Slack reaches us: POST /slack/events and the Socket Mode connection.
+    bolt = None
+    if settings.slack_enabled or settings.socket_mode:
+        home = HomeFeed(policy, dispatcher, waiter, settings.home_refresh)
+        bolt = build_slack_app(settings, dispatcher, home)
+    slack = SlackEndpoint(bolt) if bolt is not None and settings.slack_enabled else None
+    if settings.slack_app_token and not settings.slack_bot_token:
+        log.error(
+            "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Socket Mode needs both (replies are posted "
+            "with the bot token). Set SLACK_BOT_TOKEN=xoxb-...; Socket Mode is off until then."
+        )
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
+            if settings.socket_mode:
+                return error(
+                    503,
+                    "Slack over HTTP is not configured (this app uses Socket Mode): set "
+                    "SLACK_SIGNING_SECRET to also take requests here.",
+                )
             return error(503, "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
         return await slack(request)
 
@@ -92,8 +110,17 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await waiter.close()
+        # Started here so the WebSocket shares uvicorn's event loop with the HTTP side.
+        socket = SocketMode(bolt, settings) if bolt is not None and settings.socket_mode else None
+        if socket is not None:
+            socket.start()
+        app.state.socket_mode = socket
+        try:
+            yield
+        finally:
+            if socket is not None:
+                await socket.stop()
+            await waiter.close()
 
     app = Starlette(
         lifespan=lifespan,

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # library -> the only modules that may import it
 EDGES = {
     "docker": {"workers/gateway.py"},
-    "slack_bolt": {"bot/slack_app.py"},
-    "slack_sdk": {"bot/slack_app.py", "workers/reply.py", "workers/slack_client.py"},
+    "slack_bolt": {"bot/slack_app.py", "bot/slack_socket.py"},
+    "slack_sdk": {"bot/slack_app.py", "bot/slack_socket.py", "workers/reply.py", "workers/slack_client.py"},
     "rq": {
         "bot/dispatch.py",
         "bot/jobstate.py",
@@ -43,6 +43,7 @@ EDGES = {
         "workers/reaper.py",
         "bot/metrics.py",
         "workers/redeploy.py",
+        "bot/home_feed.py",
     },
 }
 PURE = {
@@ -53,6 +54,8 @@ PURE = {
     "bot/policy.py",
     "bot/jobs.py",
     "workers/render.py",
+    "bot/home.py",
+    "bot/blocks.py",
 }
 
 

@@ -20,10 +20,10 @@ from rq.serializers import JSONSerializer
 
 from bot import commands as c
 from bot import hosts as registry
+from bot.blocks import STATE_EMOJI
 from bot.dispatch import queue_name
 from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
 from bot.jobstate import result_stream
-from workers.listing import STATE_EMOJI
 from workers.render import Outcome, code_block, table
 
 PART_WAIT = 20.0  # seconds for every host to answer
@@ -133,4 +133,6 @@ def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContai
     note = f" No answer from {', '.join(silent)}." if silent else ""
     summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
     text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
-    return Outcome(not silent or bool(rows), summary + "." + note, text, data={"containers": merged})
+    # Which hosts answered (an idle host has no rows) and which did not: the App Home shows both.
+    data = {"containers": merged, "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")), "silent": silent}
+    return Outcome(not silent or bool(rows), summary + "." + note, text, data=data)

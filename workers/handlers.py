@@ -14,6 +14,7 @@ import redis
 
 from bot import audit
 from bot import commands as c
+from bot.blocks import STATE_EMOJI
 from bot.errors import PolicyError
 from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
@@ -21,7 +22,7 @@ from bot.jobs import Payload
 from bot.units import format_duration, format_size, mask_env
 from workers import progress
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
-from workers.listing import PAGE, STATE_EMOJI, list_blocks
+from workers.listing import PAGE, list_blocks
 from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
 
 # Environment values whose names look like secrets are masked in `inspect`.
@@ -40,6 +41,7 @@ def _container_json(row: ContainerRow) -> dict[str, Any]:
         "status": row.state,
         "createdAt": row.created * 1000,
         "ports": list(row.ports),
+        "statusText": row.status,  # Docker's words: the exit code, "(unhealthy)", for the App Home
     }
 
 

@@ -9,54 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.blocks import STATE_EMOJI, button, row_buttons
 from workers.gateway import ContainerRow
 
 PAGE = 20
-STATE_EMOJI = {"running": "🟢", "exited": "⚫", "created": "⚪", "paused": "⏸️", "restarting": "🔁", "dead": "🔴"}
-BUTTON = "dockerverse_btn_"  # + logs, restart, stop, remove, more
-
-
-def _button(kind: str, label: str, value: str, question: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "action_id": BUTTON + kind,
-        "value": value[:2000],
-        "text": {"type": "plain_text", "text": label},
-    }
-    if question:  # Slack shows its own are-you-sure dialog before the click counts
-        button["style"] = "danger"
-        button["confirm"] = {
-            "title": {"type": "plain_text", "text": f"{label}?"},
-            "text": {"type": "mrkdwn", "text": question[:300]},
-            "confirm": {"type": "plain_text", "text": label},
-            "deny": {"type": "plain_text", "text": "Cancel"},
-        }
-    return button
 
 
 def row_blocks(row: ContainerRow, host: str, index: int) -> list[dict[str, Any]]:
     ports = f" · {', '.join(row.ports)}" if row.ports else ""
     text = f"{STATE_EMOJI.get(row.state, '❔')} *{row.name}*  `{row.image[:80]}`\n{row.status}{ports}"
-    value = json.dumps({"name": row.name, "host": host})
-    buttons = [_button("logs", "Logs", value)]
-    if row.state in ("running", "restarting", "paused"):
-        buttons += [
-            _button("restart", "Restart", value, f"Restart `{row.name}` on `{host}`?"),
-            _button("stop", "Stop", value, f"Stop `{row.name}` on `{host}`?"),
-        ]
-    else:
-        buttons.append(_button("start", "Start", value))
-    buttons.append(
-        _button(
-            "remove",
-            "Remove",
-            value,
-            f"Remove `{row.name}` on `{host}`? It is stopped first if it runs. This cannot be undone.",
-        )
-    )
     return [
         {"type": "section", "block_id": f"row-{index}", "text": {"type": "mrkdwn", "text": text[:3000]}},
-        {"type": "actions", "block_id": f"buttons-{index}", "elements": buttons},
+        {"type": "actions", "block_id": f"buttons-{index}", "elements": row_buttons(row.name, row.state, host)},
     ]
 
 
@@ -75,7 +39,7 @@ def list_blocks(rows: list[ContainerRow], host: str, page: int, all: bool, filte
             {
                 "type": "actions",
                 "block_id": "more",
-                "elements": [_button("more", f"Next {min(PAGE, left)} of {left} more", more)],
+                "elements": [button("more", f"Next {min(PAGE, left)} of {left} more", more)],
             }
         )
     return blocks
