@@ -79,6 +79,7 @@ class DockerverseWorker(SimpleWorker):
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
+    _stretched = False  # the registration's TTL was last set to a job's timeout, not worker_ttl
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
@@ -92,12 +93,15 @@ class DockerverseWorker(SimpleWorker):
         # RQ beats five times a job, three round trips each; the key lives WORKER_TTL + 60 s,
         # so plain beats closer than a second apart add nothing. Beats that set a job's timeout,
         # or ride in a pipeline, always go through.
+        # A beat that follows one stretched to a job's timeout always goes through: else a worker killed
+        # right after a quick job would stay registered for that whole timeout.
         now = time.monotonic()
-        if timeout is None and pipeline is None and now - self._last_beat < 1.0:
+        if timeout is None and pipeline is None and not self._stretched and now - self._last_beat < 1.0:
             return
         # Idle, the registration lives worker_ttl (RQ's default adds a minute): a killed worker drops out
         # of `hosts` and its commands are refused within that time.
         super().heartbeat(timeout or self.worker_ttl, pipeline)
+        self._stretched = (timeout or self.worker_ttl) > self.worker_ttl
         if pipeline is None:
             self._last_beat = now
             self._reregister_if_lost()
