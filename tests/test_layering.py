@@ -40,6 +40,10 @@ EDGES = {
         "bot/redis_url.py",
         "bot/doctor.py",
         "workers/reaper.py",
+        "workers/quiet.py",
+        "workers/incidents.py",
+        "workers/alerts.py",
+        "workers/watcher.py",
     },
 }
 PURE = {
@@ -48,7 +52,9 @@ PURE = {
     "bot/commands.py",
     "bot/units.py",
     "bot/policy.py",
+    "bot/notify.py",
     "bot/jobs.py",
+    "workers/alert_messages.py",
     "workers/render.py",
 }
 

@@ -16,7 +16,7 @@ STATE_EMOJI = {"running": "🟢", "exited": "⚫", "created": "⚪", "paused": "
 BUTTON = "dockerverse_btn_"  # + logs, restart, stop, remove, more
 
 
-def _button(kind: str, label: str, value: str, question: str | None = None) -> dict[str, Any]:
+def button(kind: str, label: str, value: str, question: str | None = None) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
         "action_id": BUTTON + kind,
@@ -38,16 +38,16 @@ def row_blocks(row: ContainerRow, host: str, index: int) -> list[dict[str, Any]]
     ports = f" · {', '.join(row.ports)}" if row.ports else ""
     text = f"{STATE_EMOJI.get(row.state, '❔')} *{row.name}*  `{row.image[:80]}`\n{row.status}{ports}"
     value = json.dumps({"name": row.name, "host": host})
-    buttons = [_button("logs", "Logs", value)]
+    buttons = [button("logs", "Logs", value)]
     if row.state in ("running", "restarting", "paused"):
         buttons += [
-            _button("restart", "Restart", value, f"Restart `{row.name}` on `{host}`?"),
-            _button("stop", "Stop", value, f"Stop `{row.name}` on `{host}`?"),
+            button("restart", "Restart", value, f"Restart `{row.name}` on `{host}`?"),
+            button("stop", "Stop", value, f"Stop `{row.name}` on `{host}`?"),
         ]
     else:
-        buttons.append(_button("start", "Start", value))
+        buttons.append(button("start", "Start", value))
     buttons.append(
-        _button(
+        button(
             "remove",
             "Remove",
             value,
@@ -75,7 +75,7 @@ def list_blocks(rows: list[ContainerRow], host: str, page: int, all: bool, filte
             {
                 "type": "actions",
                 "block_id": "more",
-                "elements": [_button("more", f"Next {min(PAGE, left)} of {left} more", more)],
+                "elements": [button("more", f"Next {min(PAGE, left)} of {left} more", more)],
             }
         )
     return blocks
