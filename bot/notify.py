@@ -53,6 +53,18 @@ class NotifyRule:
         )
 
 
+def watcher_key(host: str) -> str:
+    """The Redis lock of the host's event watcher; its value names the worker holding it."""
+    return f"dockerverse:notify:{host}:watcher"
+
+
+def describe(rule: NotifyRule) -> str:
+    """One line for `dockerverse doctor`: where, what, about which containers."""
+    labels = ", ".join(k if v is None else f"{k}={v}" for k, v in rule.labels)
+    events = ", ".join(e for e in EVENTS if e in rule.events)
+    return f"{rule.channel} ({events} of {', '.join(rule.containers)}{f' with {labels}' if labels else ''})"
+
+
 def rules_for(rules: Sequence[NotifyRule], event: str, name: str, labels: Mapping[str, str]) -> dict[str, NotifyRule]:
     """The channels that want this event about this container, each with its first matching rule
     (a channel hears about an incident once, however many of its rules match)."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,11 +24,11 @@ import pytest
 import redis
 from docker.models.containers import Container
 
+from bot.notify import watcher_key
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.relay import DockerRelay
 from tests.support.services import TEST_LABEL, RedisServer
-from tests.support.stack import Stack
-from workers.watcher import lock_key
+from tests.support.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DB = 12
@@ -149,12 +153,13 @@ def test_nonzero_exit_posts_code_runtime_logs_and_buttons_once(
     the thread, and Logs and Restart buttons whose clicks run as the clicker; a clean exit is not posted."""
     clean, failing = f"dvn-clean-{names}", f"dvn-exit3-{names}"
     start(docker_cleanup, test_image, clean, "echo all done")
-    start(docker_cleanup, test_image, failing, "echo starting up; echo cannot open /data/db >&2; sleep 1; exit 3")
+    start(docker_cleanup, test_image, failing, "echo starting up; echo cannot open /data/db >&2; sleep 2; exit 3")
 
     root = slack.wait_for("chat.postMessage", lambda c: _about(c, ALERTS, failing), timeout=WAIT)[0]
     assert root.params["text"] == f"🔴 {failing} died on local with exit code 3"
     section, context, actions = root.json_param("blocks")
-    assert f"Image `{test_image}`" in section["text"]["text"] and "ran for 1s" in section["text"]["text"]
+    assert f"Image `{test_image}`" in section["text"]["text"]
+    assert re.search(r"ran for [12]s", section["text"]["text"])  # it slept 2 s; Docker's clock starts a little late
     assert "host `local`" in context["elements"][0]["text"]
     assert [b["action_id"] for b in actions["elements"]] == ["dockerverse_btn_logs", "dockerverse_btn_restart"]
     assert all(json.loads(b["value"]) == {"name": failing, "host": "local"} for b in actions["elements"])
@@ -326,8 +331,27 @@ def test_watcher_reconnects_since_its_last_event(
     assert len(roots(slack, ALERTS, name)) == 1
 
 
+def test_doctor_names_the_alert_channels_and_the_watching_worker(stack: Stack, redis_server: RedisServer) -> None:
+    """`dockerverse doctor` lists each notify entry and which worker watches the host's events."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "doctor"],
+        env={**stack.env, "UNSET_HOOK_SECRET": "set-for-this-check"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"✅ Alerts: {ALERTS} (die, oom, unhealthy, restart_loop of dvn-*)" in done.stdout
+    assert f"✅ Alerts: {SEARCH} (die of dvn-* with team=search, tier)" in done.stdout
+    with redis.Redis.from_url(redis_server.url_for(DB)) as conn:
+        assert f"✅ Host `local`: Docker events watched for alerts by {socket.gethostname()} pid {_holder(conn)}" in (
+            done.stdout
+        )
+
+
 def _holder(conn: redis.Redis) -> int:
-    value = conn.get(lock_key("local"))
+    value = conn.get(watcher_key("local"))
     assert value, "no watcher holds the lock"
     return int(value.decode().split(" pid ")[1].split()[0])
 
@@ -340,6 +364,7 @@ def test_two_workers_watch_once_and_the_other_takes_over_when_the_holder_dies(
     stack: Stack,
     slack: FakeSlack,
     redis_server: RedisServer,
+    relay: DockerRelay,
     docker_cleanup: docker.DockerClient,
     test_image: str,
     names: str,
@@ -349,13 +374,15 @@ def test_two_workers_watch_once_and_the_other_takes_over_when_the_holder_dies(
     watcher takes the lock when it lapses and reports the next death, once."""
     conn = redis.Redis.from_url(redis_server.url_for(DB))
     try:
+        assert len([p for p in stack.procs if p.poll() is None]) == 3  # web and two worker supervisors
+        assert relay.event_streams() == 1  # only the lock holder reads Docker's events
         holder = _holder(conn)
         [supervisor] = [p for p in stack.procs if p.pid == _parent(holder) and p.poll() is None]
         stack.kill(supervisor)
         name = f"dvn-takeover-{names}"
         start(docker_cleanup, test_image, name, "exit 6")
         wait_root(slack, ALERTS, name)
-        assert _holder(conn) != holder
+        assert _holder(conn) != holder and relay.event_streams() == 1
         stack.spawn(tmp_path / "worker-again.log", "worker")  # two supervisors again, for whatever runs next
         sentinel(slack, docker_cleanup, test_image)
         assert len(roots(slack, ALERTS, name)) == 1

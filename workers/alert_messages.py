@@ -207,4 +207,5 @@ def log_lines(name: str, lines: list[str] | None, most: int) -> str:
         return f"The logs of `{name}` could not be read (it may have been removed)."
     if not lines:
         return f"`{name}` printed nothing."
-    return f"Last {min(len(lines), most)} log lines of `{name}`:\n" + code_block(lines[-most:])
+    shown = min(len(lines), most)
+    return f"Last {shown} log line{'s' if shown != 1 else ''} of `{name}`:\n" + code_block(lines[-most:])

@@ -25,6 +25,7 @@ import redis
 
 from bot.dispatch import connect
 from bot.errors import DockerverseError
+from bot.notify import watcher_key
 from bot.policy import load_policy
 from bot.settings import Settings
 from workers.alerts import Alerter
@@ -42,10 +43,6 @@ FILTERS = {"type": ["container"], "event": ["die", "oom", "start", "health_statu
 _END = object()
 
 
-def lock_key(host: str) -> str:
-    return f"dockerverse:notify:{host}:watcher"
-
-
 class WatchLock:
     """SET NX with an expiry; renewed and released only by its holder (the value names it)."""
 
@@ -53,7 +50,7 @@ class WatchLock:
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
     def __init__(self, conn: redis.Redis, host: str, ttl: float) -> None:
-        self.conn, self.key, self.ms = conn, lock_key(host), int(ttl * 1000)
+        self.conn, self.key, self.ms = conn, watcher_key(host), int(ttl * 1000)
         self.value = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:8]}"
 
     def acquire(self) -> bool:

@@ -22,6 +22,7 @@ class DockerRelay:
         self._open: list[socket.socket] = []
         self._cut = False
         self.refused = 0  # connections turned away while cut
+        self._events: set[socket.socket] = set()  # client connections reading Docker's event stream
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(path))
         self._server.listen(64)
@@ -41,6 +42,7 @@ class DockerRelay:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             self._open.clear()
+            self._events.clear()
 
     def restore(self) -> None:
         with self._lock:
@@ -54,6 +56,11 @@ class DockerRelay:
                 left = deadline - time.monotonic()
                 assert left > 0, f"only {self.refused} connection attempts reached the cut relay in {timeout}s"
                 self._lock.wait(left)
+
+    def event_streams(self) -> int:
+        """How many clients are reading `GET /events` through the relay right now."""
+        with self._lock:
+            return len(self._events)
 
     def close(self) -> None:
         self.cut()
@@ -77,11 +84,14 @@ class DockerRelay:
                 upstream.connect(self.upstream)
                 self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, a is client), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
+                if from_client and data.startswith(b"GET ") and b"/events" in data.split(b"\r\n", 1)[0]:
+                    with self._lock:
+                        self._events.add(source)
                 sink.sendall(data)
         except OSError:
             pass  # cut, or the other side closed
@@ -90,6 +100,8 @@ class DockerRelay:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             with self._lock:
+                self._events.discard(source)
+                self._events.discard(sink)
                 for sock in (source, sink):
                     if sock in self._open:
                         self._open.remove(sock)
