@@ -10,11 +10,12 @@ from typing import Any
 
 from bot.units import format_duration, format_size, parse_docker_time
 from workers.listing import button
-from workers.render import code_block, cut
+from workers.render import BLOCK_BODY_LIMIT, code_block, cut
 
 # Docker's exit codes above 128 are 128 + the signal that ended the process.
 SIGNALS = {130: "SIGINT", 134: "SIGABRT", 137: "SIGKILL", 139: "SIGSEGV, a crash", 143: "SIGTERM"}
 HEALTH_OUTPUT = 1500  # characters of the last health check's output shown
+LOG_LINE = 500  # characters of one log line shown, so that one long line cannot crowd out the rest
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,17 @@ def healthy_again(f: Facts) -> str:
 
 
 def log_lines(name: str, lines: list[str] | None, most: int) -> str:
+    """The last `most` lines, or as many of the last ones as a message holds: at a death the end matters."""
     if lines is None:
         return f"The logs of `{name}` could not be read (it may have been removed)."
     if not lines:
         return f"`{name}` printed nothing."
-    shown = min(len(lines), most)
-    return f"Last {shown} log line{'s' if shown != 1 else ''} of `{name}`:\n" + code_block(lines[-most:])
+    kept: list[str] = []
+    room = BLOCK_BODY_LIMIT
+    for line in reversed(lines[-most:]):
+        line = line if len(line) <= LOG_LINE else line[: LOG_LINE - 1] + "…"
+        if len(line) + 1 > room:
+            break
+        kept.insert(0, line)
+        room -= len(line) + 1
+    return f"Last {len(kept)} log line{'s' if len(kept) != 1 else ''} of `{name}`:\n" + code_block(kept)
