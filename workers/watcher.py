@@ -162,6 +162,8 @@ class Watcher:
             return False
         self._close = close
         log.info("event watcher: reading Docker events of %r since %s", self.host, since or "now")
+        # A thread of its own drains the stream into a queue: Docker skips events for a listener that
+        # takes more than 100 ms to receive one, and posting to Slack can take longer than that.
         inbox: queue.Queue[Any] = queue.Queue()
         reader = threading.Thread(target=_pump, args=(events, inbox), name="watcher-events", daemon=True)
         reader.start()
