@@ -14,6 +14,8 @@ from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.hosts import workers
 from bot.jobs import ReplyTo
+from bot.jobstate import as_str
+from bot.notify import describe, watcher_key
 from bot.policy import Actor, Policy, load_policy
 from bot.settings import Settings
 
@@ -61,6 +63,8 @@ class Doctor:
             self.say(OK, "Job key: set (web and workers must share it)")
         except DockerverseError as exc:
             self.say(FAIL, f"Job key: {exc.message}")
+        for rule in policy.notify:
+            self.say(OK, f"Alerts: {describe(rule)}")
         for hook in policy.hooks.values():
             if not s.lookup(hook.secret_env):
                 self.say(FAIL, f"Hook `{hook.name}`: {hook.secret_env} is not set; the hook answers 503 until it is.")
@@ -131,6 +135,19 @@ class Doctor:
                     f"Host `{host}`: Docker {facts['docker']}, {lanes['quick']} quick + "
                     f"{lanes['stream']} stream workers{stream}",
                 )
+            if policy.notify:
+                self.check_watcher(conn, host)
+
+    def check_watcher(self, conn: redis.Redis, host: str) -> None:
+        holder = conn.get(watcher_key(host))
+        if holder:
+            self.say(OK, f"Host `{host}`: Docker events watched for alerts by {as_str(holder)}")
+        else:
+            self.say(
+                FAIL,
+                f"Host `{host}`: no worker watches its Docker events, so no alerts are posted. Its quick-lane "
+                "worker starts the watcher: check that it has SLACK_BOT_TOKEN, and its log for why not.",
+            )
 
     def check_slack(self, slack_check: Callable[[Settings], str] | None) -> None:
         s = self.settings

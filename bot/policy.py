@@ -18,6 +18,7 @@ import yaml
 
 from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
+from bot.notify import NotifyRule, parse_notify
 from bot.units import format_size, parse_size
 
 RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
@@ -83,6 +84,7 @@ class Policy:
     tokens: dict[str, Token] = field(default_factory=dict)
     rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
     default_host: str | None = None  # where commands without --host go; unset: the only host served
+    notify: tuple[NotifyRule, ...] = ()  # Docker events the workers post to Slack (bot/notify.py)
     source: str = "built-in defaults"
 
     @property
@@ -273,5 +275,6 @@ def load_policy(path: str | None) -> Policy:
         image_allow=tuple(str(p) for p in ((raw.get("images") or {}).get("allow") or ["*"])),
         default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),
         max_limits=_limits(limits.get("max") or {}, base.max_limits, f"{path}: limits.max"),
+        notify=parse_notify(raw.get("notify"), path),
         source=f"the policy file {path}",
     )

@@ -44,6 +44,10 @@ EDGES = {
         "bot/metrics.py",
         "workers/redeploy.py",
         "bot/home_feed.py",
+        "workers/quiet.py",
+        "workers/incidents.py",
+        "workers/alerts.py",
+        "workers/watcher.py",
     },
 }
 PURE = {
@@ -52,7 +56,9 @@ PURE = {
     "bot/commands.py",
     "bot/units.py",
     "bot/policy.py",
+    "bot/notify.py",
     "bot/jobs.py",
+    "workers/alert_messages.py",
     "workers/render.py",
     "bot/home.py",
     "bot/blocks.py",

@@ -271,6 +271,24 @@ class DockerGateway:
             stream = self.client.api.logs(row.id, **kwargs)
         return row, iter(stream), stream.close
 
+    def events(
+        self, since: str | None, filters: dict[str, list[str]]
+    ) -> tuple[Iterator[dict[str, Any]], Callable[[], None]]:
+        """Docker's event stream, decoded: (events, close). `since` is Docker's "seconds.nanoseconds" (the
+        daemon replays what it still holds from then on); None: from now. The events end when the
+        connection drops or close() is called, from any thread."""
+        with self._errors("events"):
+            stream = self.client.api.events(since=since, filters=filters, decode=True)
+
+        def read() -> Iterator[dict[str, Any]]:
+            try:
+                yield from stream
+            except requests.exceptions.RequestException as exc:  # e.g. a chunk cut short by a restart
+                self._client = None
+                raise DockerUnavailable(f"Docker on host `{self.host_name}` dropped its event stream: {exc}") from None
+
+        return read(), stream.close
+
     def images(self, filter: str | None = None) -> list[ImageRow]:
         with self._errors("images"):
             raw = self.client.api.images(name=filter) if filter else self.client.api.images()

@@ -20,7 +20,7 @@ from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.units import format_duration, format_size, mask_env
-from workers import progress
+from workers import progress, quiet
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
 from workers.listing import PAGE, list_blocks
 from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
@@ -28,6 +28,7 @@ from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks,
 # Environment values whose names look like secrets are masked in `inspect`.
 
 RUN_LOG_LINES = 20
+LIVE = ("running", "restarting", "paused")  # states in which stop, restart and rm make the container die
 
 Handler = Callable[[DockerGateway, Any, Payload], Outcome]
 
@@ -112,9 +113,12 @@ def ownership(row: ContainerRow, verb: str, p: Payload) -> Outcome | None:
 
 
 def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
-    ask = ownership(gw.container(cmd.target), "remove", p)
+    target = gw.container(cmd.target)
+    ask = ownership(target, "remove", p)
     if ask:
         return ask
+    if target.state in LIVE and cmd.force:
+        quiet.mark(gw.host_name, target.id)  # its `die` is ours: no alert
     row = gw.remove(cmd.target, cmd.force)
     return Outcome(
         True,
@@ -146,9 +150,12 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
     if cmd.action != "start":  # starting is not destructive; stopping and restarting are
-        ask = ownership(gw.container(cmd.target), cmd.action, p)
+        target = gw.container(cmd.target)
+        ask = ownership(target, cmd.action, p)
         if ask:
             return ask
+        if target.state in LIVE:
+            quiet.mark(gw.host_name, target.id)  # its `die` is ours: no alert
     row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
     return Outcome(True, f"{done} `{row.name}` on `{gw.host_name}`: {row.status}", data=_container_json(row))

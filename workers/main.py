@@ -27,9 +27,10 @@ from rq.utils import now
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.settings import Settings
-from workers import follow, progress, reaper, redeploy, tasks
+from workers import follow, progress, quiet, reaper, redeploy, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
+from workers.watcher import start_watcher
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,11 @@ REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
+    connection = connect(settings.redis_url)
+    quiet.use(connection)  # the stop, restart and rm handlers mark what they stop: no alert for it
     return DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],
-        connection=connect(settings.redis_url),
+        connection=connection,
         serializer=JSONSerializer,
         job_class=SignedJob,
         exception_handlers=[on_failure],
@@ -173,4 +176,10 @@ def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, bu
         tasks.runtime().gateway.ping()
     except DockerverseError as exc:  # keep serving: each job reports it, and the gateway reconnects
         log.warning("%s", exc.message)
-    worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    # Docker's events are watched from the quick lane's process: one watcher a host, by a Redis lock.
+    watcher = start_watcher(settings, host) if "quick" in lanes and not burst else None
+    try:
+        worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    finally:
+        if watcher is not None:
+            watcher.stop()

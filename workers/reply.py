@@ -61,6 +61,32 @@ class SlackReplier:
     def session(self, payload: Payload) -> Session:
         return Session(self.client, payload)
 
+    def post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, thread_ts: str | None = None
+    ) -> str | None:
+        """One message outside any job (an event alert); its ts, or None when Slack refused it (logged)."""
+        try:
+            resp = self.client.chat_postMessage(
+                channel=channel,
+                text=cut(text, 3900),
+                blocks=blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackErrors as exc:
+            log.error("Slack post to %s failed: %s", channel, exc)
+            return None
+        return str(resp.get("ts")) if resp.get("ts") else None
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=cut(text, 3900), blocks=blocks)
+        except SlackErrors as exc:
+            log.error("Slack update of %s in %s failed: %s", ts, channel, exc)
+            return False
+        return True
+
 
 class Session:
     """One job's conversation in Slack."""

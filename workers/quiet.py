@@ -1,0 +1,41 @@
+"""Containers the bot itself stops, restarts or removes raise no alarm.
+
+The stop, restart and rm handlers mark the container in Redis just before they act; the event
+watcher takes the mark with the `die` that follows and stays quiet. A mark is used once and
+lapses on its own, so a later crash of the same container is reported as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+log = logging.getLogger(__name__)
+QUIET_SECONDS = 120  # Docker's stop waits 10 s before SIGKILL; the watcher may also lag a little
+_conn: redis.Redis | None = None
+
+
+def use(conn: redis.Redis) -> None:
+    """The worker's Redis, for the handlers' marks (set when the worker is built)."""
+    global _conn
+    _conn = conn
+
+
+def key(host: str, container_id: str) -> str:
+    return f"dockerverse:notify:{host}:quiet:{container_id}"
+
+
+def mark(host: str, container_id: str) -> None:
+    """Before the bot stops, restarts or removes a running container."""
+    if _conn is None:  # handlers called directly (tests), not by a worker: nothing to tell
+        return
+    try:
+        _conn.set(key(host, container_id), b"1", ex=QUIET_SECONDS)
+    except redis.RedisError as exc:
+        log.warning("could not mark %s as stopped by the bot, so an alert may follow: %s", container_id[:12], exc)
+
+
+def take(conn: redis.Redis, host: str, container_id: str) -> bool:
+    """True, once, when the bot marked this container: the die it caused."""
+    return bool(conn.delete(key(host, container_id)))
