@@ -30,7 +30,7 @@ from bot.errors import DockerFailure, DockerverseError, PolicyError
 from bot.jobs import Payload
 from bot.policy import check_image_allowed
 from bot.units import format_duration
-from workers import progress
+from workers import progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
 from workers.reaper import ALIVE_PREFIX
 from workers.render import Outcome, code_block
@@ -155,6 +155,7 @@ def _swap(
     journal.note(phase="swapping", new_id=new_id, aside=aside, was_running=was_running)
     step("stopping the old container")
     try:
+        quiet.mark(gw.host_name, old_id)  # the stop is ours: no alert
         gw.stop(old_id)
         gw.rename(old_id, aside)
         gw.rename(new_id, name)
@@ -272,6 +273,7 @@ def _rollback(
 def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_running: bool = True) -> None:
     """Back to the old container, from any point of a swap: the new one goes, the old one gets its name back."""
     if new_id:
+        quiet.mark(gw.host_name, new_id)
         gw.discard(new_id)
     old = gw.find(old_id)
     if old is None:
