@@ -87,7 +87,9 @@ def raw(call: object, rounds: int) -> list[float]:
 
 def memory(stack: Stack, url: str) -> tuple[float, float]:
     pids = [int(w.pid) for w in workers(redis_lib.Redis.from_url(url))]
-    return rss_mb(stack.procs[-1].pid), max((rss_mb(p) for p in pids), default=0.0)
+    # The web by its command line: benchmarks spawn more workers after it, so it is not always last.
+    web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
+    return rss_mb(web), max((rss_mb(p) for p in pids), default=0.0)
 
 
 def plot(series: dict[str, list[float]], path: Path) -> None:
