@@ -80,29 +80,24 @@ class DockerverseWorker(SimpleWorker):
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
-    _stretched = False  # the registration's TTL was last set to a job's timeout, not worker_ttl
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
-        reaper.keep_alive(self.connection, self.name, stop)
+        reaper.keep_alive(self.connection, self.name, stop, registration=(self.key, self.worker_ttl))
         try:
             return bool(super().work(*args, **kwargs))
         finally:
             stop.set()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        # RQ beats five times a job, three round trips each; the key lives WORKER_TTL + 60 s,
-        # so plain beats closer than a second apart add nothing. Beats that set a job's timeout,
-        # or ride in a pipeline, always go through.
-        # A beat that follows one stretched to a job's timeout always goes through: else a worker killed
-        # right after a quick job would stay registered for that whole timeout.
+        # RQ beats five times a job, three round trips each; plain beats closer than a second apart add
+        # nothing. The registration always lives worker_ttl, never a job's timeout as RQ would set it:
+        # the keep-alive thread renews it every few seconds while the process lives, job or no job, so a
+        # killed worker drops out of `hosts` (and its commands are refused) within worker_ttl.
         now = time.monotonic()
-        if timeout is None and pipeline is None and not self._stretched and now - self._last_beat < 1.0:
+        if timeout is None and pipeline is None and now - self._last_beat < 1.0:
             return
-        # Idle, the registration lives worker_ttl (RQ's default adds a minute): a killed worker drops out
-        # of `hosts` and its commands are refused within that time.
-        super().heartbeat(timeout or self.worker_ttl, pipeline)
-        self._stretched = (timeout or self.worker_ttl) > self.worker_ttl
+        super().heartbeat(self.worker_ttl, pipeline)
         if pipeline is None:
             self._last_beat = now
             self._reregister_if_lost()

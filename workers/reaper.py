@@ -25,13 +25,20 @@ ALIVE_EVERY = 5.0
 CLAIM_PREFIX = "dockerverse:reaped:"
 
 
-def keep_alive(conn: redis.Redis, worker_name: str, stop: threading.Event) -> threading.Thread:
-    """A daemon thread that says this worker process lives, job or no job."""
+def keep_alive(
+    conn: redis.Redis, worker_name: str, stop: threading.Event, registration: tuple[str, int] | None = None
+) -> threading.Thread:
+    """A daemon thread that says this worker process lives, job or no job; it also keeps the worker's
+    RQ registration (key, ttl) from lapsing during a long job."""
 
     def beat() -> None:
         while True:
             try:
-                conn.set(ALIVE_PREFIX + worker_name, b"1", ex=ALIVE_TTL)
+                with conn.pipeline(transaction=False) as pipe:
+                    pipe.set(ALIVE_PREFIX + worker_name, b"1", ex=ALIVE_TTL)
+                    if registration:
+                        pipe.expire(*registration)
+                    pipe.execute()
             except redis.RedisError as exc:  # Redis away: the worker's own loop reports and reconnects
                 log.debug("alive key not written: %s", exc)
             if stop.wait(ALIVE_EVERY):
