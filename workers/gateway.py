@@ -94,6 +94,12 @@ def client_from_env(environment: dict[str, str] | None) -> docker.DockerClient:
     return client
 
 
+def _sentence(text: object) -> str:
+    """Docker's explanations often lack a full stop; ours add advice after them."""
+    text = str(text).strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def split_reference(ref: str) -> tuple[str, str]:
     """`nginx:1.27` -> (nginx, 1.27); `host:5000/app` -> (host:5000/app, latest); a digest is kept whole."""
     if "@" in ref:
@@ -148,7 +154,8 @@ class DockerGateway:
         except docker.errors.NotFound as exc:
             raise NotFound(self._not_found(what, target, exc)) from None
         except docker.errors.APIError as exc:
-            raise DockerFailure(f"Docker on `{self.host_name}` refused `{what}`: {exc.explanation or exc}") from None
+            why = _sentence(exc.explanation or exc)
+            raise DockerFailure(f"Docker on `{self.host_name}` refused `{what}`: {why}") from None
         except requests.exceptions.Timeout:
             raise DockerUnavailable(
                 f"Docker on host `{self.host_name}` did not answer `{what}` in time; it may be overloaded. "
