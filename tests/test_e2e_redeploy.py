@@ -58,7 +58,7 @@ def publish(
         ref = f"{docker_registry.url}/{REPO}:{tag}"
         dockerfile = (
             f"FROM {test_image}\nLABEL dockerverse.test=1\nRUN mkdir -p /www && echo {version} > /www/index.html\n"
-            "STOPSIGNAL SIGKILL\n"  # httpd as PID 1 ignores SIGTERM: spare each stop its 10 s
+            "STOPSIGNAL SIGKILL\nVOLUME /data\n"  # httpd as PID 1 ignores SIGTERM: spare each stop its 10 s
             f"{health}\nCMD {cmd}\n"
         )
         image, _ = docker_cleanup.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref, rm=True)
@@ -111,14 +111,16 @@ def test_a_new_tag_keeps_name_ports_env_limits_and_labels(stack: Stack, publish:
     name, port = f"dv-rd-{uuid.uuid4().hex[:6]}", free_port()
     before = start_service(stack, v1, name, port)
     wait_page(port, "one")
+    client = docker.from_env()
+    client.containers.get(name).exec_run(["sh", "-c", "echo kept > /data/marker"])  # data in the image's volume
 
     done = shell(stack, f"redeploy {name} --image {v2}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Redeployed {name}" in done.stdout and "healthy after" in done.stdout
 
-    client = docker.from_env()
     after = client.api.inspect_container(name)
     assert after["Id"] != before["Id"] and after["Config"]["Image"] == v2
+    assert client.containers.get(name).exec_run(["cat", "/data/marker"]).output.strip() == b"kept"
     assert after["State"]["Running"] and after["State"]["Health"]["Status"] == "healthy"
     assert "GREETING=hello" in after["Config"]["Env"]
     assert after["HostConfig"]["PortBindings"] == before["HostConfig"]["PortBindings"]
@@ -252,3 +254,15 @@ def test_in_slack_progress_edits_the_message_and_the_steps_go_in_the_thread(
     thread = "\n".join(str(c.params["text"]) for c in steps)
     assert "pulling" in thread and "health checks: 1 of 1 passed" in thread and "removed the old container" in thread
     assert page(port) == "s-two"
+
+
+def test_an_auto_remove_container_is_refused_and_left_alone(stack: Stack, publish: Callable[..., str]) -> None:
+    """Stopping a `--rm` container deletes it, so there would be nothing to roll back to."""
+    ref = publish("rm", "rm")
+    client = docker.from_env()
+    client.images.pull(ref)
+    name = f"dv-rd-{uuid.uuid4().hex[:6]}"
+    client.containers.run(ref, name=name, detach=True, auto_remove=True, labels={"dockerverse.test": "1"})
+    done = shell(stack, f"redeploy {name}")
+    assert done.returncode != 0 and "auto-remove" in done.stdout and "Nothing was changed" in done.stdout
+    assert client.containers.get(name).status == "running"

@@ -100,6 +100,18 @@ def _sentence(text: object) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
+def _volumes_to_keep(old: dict[str, Any], host_config: dict[str, Any]) -> list[str]:
+    """`NAME:/dest[:ro]` for the old container's volumes that HostConfig does not name (anonymous ones,
+    and those an image's VOLUME made): without them the new container would start on empty ones."""
+    named = {str(b).split(":")[1] for b in host_config.get("Binds") or [] if ":" in str(b)}
+    named |= {str(m.get("Target")) for m in host_config.get("Mounts") or []}
+    return [
+        f"{m['Name']}:{m['Destination']}" + ("" if m.get("RW", True) else ":ro")
+        for m in old.get("Mounts") or []
+        if m.get("Type") == "volume" and m.get("Name") and m.get("Destination") not in named
+    ]
+
+
 def split_reference(ref: str) -> tuple[str, str]:
     """`nginx:1.27` -> (nginx, 1.27); `host:5000/app` -> (host:5000/app, latest); a digest is kept whole."""
     if "@" in ref:
@@ -375,9 +387,19 @@ class DockerGateway:
             aliases = [a for a in (networks.get(net) or {}).get("Aliases") or [] if a != short_id]
             return {"Aliases": aliases} if aliases else {}
 
+        host_config: dict[str, Any] = dict(old.get("HostConfig") or {})
+        volumes = _volumes_to_keep(old, host_config)
+        if volumes:  # anonymous and image volumes: the new container must see the same data
+            host_config["Binds"] = list(host_config.get("Binds") or []) + volumes
+        hostname = config.get("Hostname")
+        shared_net = mode == "host" or mode.startswith("container:")
         kwargs: dict[str, Any] = {
             "image": image,
             "name": name,
+            # Docker's default hostname is the short id; with another's network stack none may be set.
+            "hostname": hostname if hostname and hostname != short_id and not shared_net else None,
+            "domainname": config.get("Domainname") or None,
+            "stop_timeout": config.get("StopTimeout"),
             "command": own("Cmd"),
             "entrypoint": own("Entrypoint"),
             "environment": [e for e in config.get("Env") or [] if e not in base_env],
@@ -389,7 +411,7 @@ class DockerGateway:
             "tty": bool(config.get("Tty")),
             "stdin_open": bool(config.get("OpenStdin")),
             "stop_signal": own("StopSignal"),
-            "host_config": old.get("HostConfig") or {},
+            "host_config": host_config,
             "detach": True,
         }
         extra = [n for n in networks if n != mode]

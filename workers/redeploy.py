@@ -17,6 +17,7 @@ worker of the host finds it once the dead worker's liveness key lapses and rever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -38,13 +39,28 @@ from workers.render import Outcome, code_block
 log = logging.getLogger(__name__)
 
 PREFIX = "dockerverse:redeploy:"
+CLAIM_PREFIX = "dockerverse:redeploy-recovering:"  # apart from PREFIX, so scans never see claims
 SETTLE = 5.0  # seconds a container without a health check must keep running to count as up
 POLL = 0.5
 LOG_LINES = 15
+MARGIN = 60.0  # seconds of the job's timeout kept for a rollback after the health gate
+
+# The journal is changed or deleted only by the job that holds it (a recovering worker may have
+# taken it over meanwhile): compare the job id and act in one step.
+_IF_OURS = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['job'] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
+return 1
+"""
 
 
 def journal_key(host: str, name: str) -> str:
     return f"{PREFIX}{host}:{name}"
+
+
+class TakenOver(DockerFailure):
+    """The journal is no longer this job's: another worker judged it dead and put the old container back."""
 
 
 @dataclass
@@ -55,25 +71,33 @@ class Journal:
     key: str
     data: dict[str, Any]
 
-    def note(self, **changes: Any) -> None:
+    def note(self, **changes: Any) -> bool:
+        """Record progress; False when the journal is not ours any more."""
         self.data.update(changes)
-        self.conn.set(self.key, json.dumps(self.data), xx=True, keepttl=True)
+        return bool(self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], json.dumps(self.data)))
 
     def release(self) -> None:
-        self.conn.delete(self.key)
+        self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], "")
 
 
 def acquire(conn: redis.Redis, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
     key = journal_key(host, name)
     if conn.set(key, json.dumps(data), nx=True, ex=ttl):
         return Journal(conn, key, data)
-    raw = conn.get(key)
-    held: dict[str, Any] = json.loads(raw) if raw else {}
+    held = _load(conn.get(key)) or {}
     since = format_duration(time.time() - float(held.get("since", time.time())))
     raise DockerFailure(
         f"`{name}` on `{host}` is already being redeployed by {held.get('actor', 'someone')} "
         f"(job `{str(held.get('job', '?'))[:12]}`, started {since} ago). Wait for it to finish, then try again."
     )
+
+
+def _load(raw: Any) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, worker: str, ttl: int) -> Outcome:
@@ -96,6 +120,11 @@ def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, 
         check_image_allowed(image, cmd.allow, "the policy")
     except PolicyError as exc:
         raise PolicyError(f"{exc.message} Nothing was changed.") from None
+    if (old.get("HostConfig") or {}).get("AutoRemove"):
+        raise DockerFailure(
+            f"`{name}` was started with auto-remove (`--rm`): stopping it would delete it, so it could not be "
+            "kept for a rollback. Nothing was changed. Recreate it without `--rm`, then redeploy."
+        )
 
     journal = acquire(
         conn,
@@ -109,15 +138,36 @@ def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, 
             "name": name,
             "old_id": old["Id"],
             "phase": "pulling",
-            "channel": p.reply.channel,
-            "thread_ts": p.reply.thread_ts,
         },
         ttl,
     )
     try:
-        return _swap(gw, cmd, p, old, name, image, journal, began)
-    finally:
-        journal.release()
+        outcome = _swap(gw, cmd, p, old, name, image, journal, began, ttl)
+    except DockerverseError as exc:
+        if journal.data.get("phase") in ("pulling", "restored"):
+            journal.release()
+            raise
+        _hand_over(journal)
+        raise type(exc)(
+            f"{exc.message} The redeploy of `{name}` stopped half-way: a worker of `{gw.host_name}` puts the "
+            "previous container back as soon as Docker answers (within about 20 s of that)."
+        ) from None
+    except BaseException:
+        # Whatever escaped (Docker gone mid-way, the job's timeout, a shutdown) leaves the journal to
+        # `recover` unless nothing had been touched yet or the old container is back already.
+        if journal.data.get("phase") in ("pulling", "restored"):
+            journal.release()
+        else:
+            _hand_over(journal)
+        raise
+    journal.release()
+    return outcome
+
+
+def _hand_over(journal: Journal) -> None:
+    """Leave a half-done swap to `recover`, which takes journals whose worker is not alive."""
+    with contextlib.suppress(Exception):
+        journal.note(worker="")
 
 
 def _swap(
@@ -129,6 +179,7 @@ def _swap(
     image: str,
     journal: Journal,
     began: float,
+    ttl: int,
 ) -> Outcome:
     steps: list[str] = []
 
@@ -145,41 +196,55 @@ def _swap(
 
     suffix = p.id[:8]
     aside, fresh = f"{name}-previous-{suffix}", f"{name}-next-{suffix}"
-    labels = {LABEL_JOB: p.id}
     try:
-        new_id = gw.create_like(old, image, fresh, labels)
+        new_id = gw.create_like(old, image, fresh, {LABEL_JOB: p.id})
     except DockerverseError as exc:
         raise type(exc)(f"{exc.message} Nothing was changed: `{name}` still runs as before.") from None
     old_id = str(old["Id"])
     was_running = bool((old.get("State") or {}).get("Running"))
-    journal.note(phase="swapping", new_id=new_id, aside=aside, was_running=was_running)
-    step("stopping the old container")
+    if not journal.note(phase="swapping", new_id=new_id, aside=aside, was_running=was_running):
+        gw.discard(new_id)
+        raise TakenOver(f"The redeploy of `{name}` lost its lock before the swap. Nothing was changed; try again.")
     try:
+        step("stopping the old container")
         quiet.mark(gw.host_name, old_id)  # the stop is ours: no alert
-        gw.stop(old_id)
+        gw.stop(old_id, int((old.get("Config") or {}).get("StopTimeout") or 10))
         gw.rename(old_id, aside)
         gw.rename(new_id, name)
         step("starting the new container")
         gw.start(new_id)
+        journal.note(phase="proving")
+        # The job's own timeout must leave room to roll back.
+        budget = max(SETTLE, min(cmd.health_timeout, began + ttl - MARGIN - time.monotonic()))
+        proven, reason = prove(gw, new_id, budget, step)
     except DockerverseError as exc:
-        reason = f"it could not be started: {exc.message}"
-        return _rollback(gw, p, name, image, old_id, new_id, was_running, reason, [], steps, journal, began)
-
-    journal.note(phase="proving")
-    proven, reason = prove(gw, new_id, cmd.health_timeout, step)
+        proven, reason = False, f"Docker failed during the swap: {exc.message}"
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if restore(gw, name, old_id, new_id, was_running):
+                journal.data["phase"] = "restored"
+        raise
     if not proven:
-        lines = _last_lines(gw, new_id)
-        return _rollback(gw, p, name, image, old_id, new_id, was_running, reason, lines, steps, journal, began)
+        return _rollback(gw, p, name, image, old_id, new_id, was_running, reason, steps, journal, began)
 
-    gw.discard(old_id)
-    step("removed the old container")
-    took = format_duration(time.monotonic() - began)
+    if not journal.note(phase="committed"):
+        raise TakenOver(
+            f"`{name}` proved healthy, but meanwhile another worker judged this one dead and put the previous "
+            "container back. Check `list --all`, then redeploy again."
+        )
     lines = _last_lines(gw, new_id)
+    leftover = ""
+    try:
+        gw.discard(old_id)
+        step("removed the old container")
+    except DockerverseError as exc:
+        leftover = f" The old container could not be removed ({exc.message}): remove `{aside}` by hand."
+    took = format_duration(time.monotonic() - began)
     thread = (code_block(steps),) + ((f"Last lines of `{name}`:\n" + code_block(lines),) if lines else ())
     return Outcome(
         True,
         f"Redeployed `{name}` on `{gw.host_name}` to `{image}` in {took}: {reason}",
-        f"Digest `{digest}`; the old container is removed.",
+        f"Digest `{digest}`." + (leftover or " The old container is removed."),
         thread=thread,
         data={"name": name, "id": new_id, "image": image, "digest": digest, "rolled_back": False},
     )
@@ -250,67 +315,84 @@ def _rollback(
     new_id: str,
     was_running: bool,
     reason: str,
-    lines: list[str],
     steps: list[str],
     journal: Journal,
     began: float,
 ) -> Outcome:
     journal.note(phase="rolling back")
+    lines = _last_lines(gw, new_id)
     steps.append(f"{format_duration(time.monotonic() - began):>6}  not proven: {reason}; rolling back")
     progress.report(f"Rolling back `{name}` on `{gw.host_name}`: {reason}")
-    restore(gw, name, old_id, new_id, was_running)
-    steps.append(f"{format_duration(time.monotonic() - began):>6}  the old container runs again as `{name}`")
+    back = restore(gw, name, old_id, new_id, was_running)
+    journal.data["phase"] = "restored"
+    after = (
+        "The previous container is running again."
+        if back
+        else f"The previous container is gone, so the new one was kept as `{name}`: check it with `logs {name}`."
+    )
+    steps.append(f"{format_duration(time.monotonic() - began):>6}  {after}")
     thread = (code_block(steps),) + (("Last lines of the new container:\n" + code_block(lines),) if lines else ())
     return Outcome(
         False,
-        f"Rolled back `{name}` on `{gw.host_name}`: the new container from `{image}` did not prove healthy: {reason}. "
-        f"The previous container is running again.",
+        f"Rolled back `{name}` on `{gw.host_name}`: the new container from `{image}` did not prove healthy: "
+        f"{reason}. {after}",
         thread=thread,
-        data={"name": name, "id": old_id, "image": image, "rolled_back": True, "reason": reason},
+        data={"name": name, "id": old_id if back else new_id, "image": image, "rolled_back": back, "reason": reason},
     )
 
 
-def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_running: bool = True) -> None:
-    """Back to the old container, from any point of a swap: the new one goes, the old one gets its name back."""
+def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_running: bool = True) -> bool:
+    """Back to the old container from any point of a swap: the new one goes, the old one gets its name back
+    (and runs, if it ran). Idempotent. False when the old container is gone: the new one is then kept."""
+    old = gw.find(old_id)
+    if old is None:
+        log.error("redeploy of %s: the old container %s is gone; keeping the new one", name, old_id[:12])
+        if new_id and (new := gw.find(new_id)) is not None:
+            if str(new.get("Name", "")).lstrip("/") != name:
+                gw.rename(new_id, name)
+            if not (new.get("State") or {}).get("Running"):
+                gw.start(new_id)
+        return False
     if new_id:
         quiet.mark(gw.host_name, new_id)
         gw.discard(new_id)
-    old = gw.find(old_id)
-    if old is None:
-        log.error("redeploy of %s: the old container %s is gone; nothing to restore", name, old_id[:12])
-        return
     if str(old.get("Name", "")).lstrip("/") != name:
         gw.rename(old_id, name)
     if was_running and not (old.get("State") or {}).get("Running"):
         gw.start(old_id)
+    return True
 
 
 def recover(conn: redis.Redis, gw: DockerGateway) -> int:
-    """Revert the redeploys on this host whose worker died mid-way (its liveness key lapsed)."""
-    reverted = 0
+    """Finish the redeploys on this host whose worker died mid-way (its liveness key lapsed): revert
+    them, or, once the new container had proved itself (`committed`), just remove the old one."""
+    done = 0
     for raw in conn.scan_iter(match=journal_key(gw.host_name, "*"), count=100):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        text = conn.get(key)
-        if not text:
-            continue
-        data: dict[str, Any] = json.loads(text)
-        if conn.exists(ALIVE_PREFIX + str(data.get("worker"))):
-            continue  # still at it
-        if not conn.set(key + ":recovering", b"1", nx=True, ex=120):
+        data = _load(conn.get(key))
+        if data is None or not data.get("job") or conn.exists(ALIVE_PREFIX + str(data.get("worker"))):
+            continue  # gone meanwhile, or its worker is still at it
+        claim = CLAIM_PREFIX + key.removeprefix(PREFIX)
+        if not conn.set(claim, b"1", nx=True, ex=120):
             continue  # another worker of this host is on it
         try:
-            if data.get("phase") != "pulling":  # before the swap, nothing was touched
+            phase = data.get("phase")
+            if phase == "committed":
+                quiet.mark(gw.host_name, str(data["old_id"]))
+                gw.discard(str(data["old_id"]))
+            elif phase not in ("pulling", "restored"):  # before the swap nothing was touched
                 restore(gw, str(data["name"]), str(data["old_id"]), data.get("new_id"), bool(data.get("was_running")))
-            conn.delete(key)
-            reverted += 1
+            conn.eval(_IF_OURS, 1, key, str(data["job"]), "")
+            done += 1
             log.warning(
-                "reverted the redeploy of %s (job %s) left half-done by dead worker %s",
+                "finished the redeploy of %s (job %s, phase %s) left half-done by dead worker %s",
                 data.get("name"),
                 data.get("job"),
+                phase,
                 data.get("worker"),
             )
         except DockerverseError as exc:
-            log.error("could not revert the redeploy of %s yet: %s", data.get("name"), exc.message)
+            log.error("could not finish the redeploy of %s yet: %s", data.get("name"), exc.message)
         finally:
-            conn.delete(key + ":recovering")
-    return reverted
+            conn.delete(claim)
+    return done
