@@ -29,6 +29,7 @@ from workers.reply import SlackReplier
 log = logging.getLogger(__name__)
 LOG_LINES = 20  # last log lines put in an alert's thread
 LONG = 24 * 3600  # seconds an unhealthy or looping incident stays open without news
+STALE_BEGIN = 60.0  # seconds a loop alert may take to be posted before its claim is dropped
 
 
 class Alerter:
@@ -140,7 +141,8 @@ class Alerter:
         for channel, rule in rules_for(self.rules, "restart_loop", f.name, labels).items():
             loop = rule.restart_loop
             count = self.state.restarts_since(container_id, f.at - loop.seconds)
-            if count < loop.count or not self.state.begin_loop(channel, container_id, {"name": f.name}):
+            begun = {"name": f.name, "begun": f.at}
+            if count < loop.count or not self.state.begin_loop(channel, container_id, begun):
                 continue
             info = self._inspect(container_id)
             facts = dataclasses.replace(msg.facts(self.host, event, info), exit_code=last_exit)
@@ -175,8 +177,10 @@ class Alerter:
     def tick(self, now: float) -> None:
         """Restart loops that have gone their window without a restart: one note each, in their thread."""
         for (channel, container_id), loop in self.state.loops().items():
-            if "minutes" not in loop:
-                continue  # being started right now
+            if "minutes" not in loop:  # being started right now, unless its starter failed half-way:
+                if now - float(loop.get("begun") or 0) > STALE_BEGIN:  # then free it for the next loop
+                    self.state.end_loop(channel, container_id)
+                continue
             minutes = float(loop["minutes"])
             last = self.state.last_restart(container_id) or float(loop.get("at") or 0)
             if now - last < minutes * 60:

@@ -36,13 +36,25 @@ log = logging.getLogger(__name__)
 
 
 def _failure_message(exc_type: type[BaseException], exc: BaseException, job: Job) -> str:
+    # A redeploy that stops half-way is put back by a worker of its host (workers/redeploy.py: recover).
+    payload = job.kwargs.get("payload") if isinstance(job.kwargs, dict) else None
+    command = payload.get("command") if isinstance(payload, dict) else None
+    redeploying = isinstance(command, dict) and command.get("kind") == "redeploy"
+    back = (
+        " A half-done redeploy is put back by itself: the previous container runs again under its name within "
+        "about 20 s (check with `list --all`)."
+    )
     if issubclass(exc_type, AbandonedJobError):
+        if redeploying:
+            return "The redeploy was interrupted: the worker running it stopped (killed or crashed)." + back
         return (
             "The job was interrupted: the worker running it stopped (killed or crashed) before it finished. "
             "It is not re-run on its own, since a change may have half-happened: check with `list --all` or "
             "`images`, then run it again if it is still needed."
         )
     if issubclass(exc_type, JobTimeoutException):
+        if redeploying:
+            return f"The redeploy ran longer than its {job.timeout} s limit and was stopped." + back
         return (
             f"The job ran longer than its {job.timeout} s limit and was stopped; nothing more will run. "
             "Try a smaller request (e.g. a lower --tail)."
@@ -111,6 +123,8 @@ class DockerverseWorker(SimpleWorker):
                     log.warning("could not look for jobs of dead workers: %s", exc)
                 except DockerverseError as exc:
                     log.warning("could not look for half-done redeploys: %s", exc.message)
+                except Exception:  # housekeeping must never take the worker down with it
+                    log.exception("looking for dead workers' jobs and half-done redeploys failed")
 
     def check_for_suspension(self, burst: bool) -> None:
         # `rq suspend` is still honoured within a second; asking Redis before every job cost a round trip each.

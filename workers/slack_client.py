@@ -14,7 +14,7 @@ import io
 import select
 import threading
 from typing import Any
-from urllib.error import HTTPError
+from urllib.error import HTTPError, URLError
 from urllib.parse import SplitResult, urlsplit
 from urllib.request import Request
 
@@ -38,8 +38,15 @@ class KeepAliveWebClient(WebClient):
             conn.request(req.get_method(), path, body=req.data, headers=dict(req.header_items()))
             resp = conn.getresponse()
             data = resp.read()
+        except TimeoutError:
+            self._drop()
+            raise
+        except OSError as exc:
+            # As urllib does: connection-level failures arrive as URLError, which slack_sdk's
+            # ConnectionErrorRetryHandler retries (on a fresh connection).
+            self._drop()
+            raise URLError(exc) from exc
         except Exception:
-            # The retry handlers decide about a retry; it must start on a fresh connection.
             self._drop()
             raise
         if resp.will_close:
