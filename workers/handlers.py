@@ -117,9 +117,8 @@ def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
     ask = ownership(target, "remove", p)
     if ask:
         return ask
-    if target.state in LIVE and cmd.force:
-        quiet.mark(gw.host_name, target.id)  # its `die` is ours: no alert
-    row = gw.remove(cmd.target, cmd.force)
+    with quiet.ours(gw.host_name, target.id, live=target.state in LIVE and cmd.force):  # its `die`: no alert
+        row = gw.remove(cmd.target, cmd.force)
     return Outcome(
         True,
         f"Removed `{row.name}` ({row.id[:12]}) on `{gw.host_name}`",
@@ -149,14 +148,15 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
 
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
+    live = False
     if cmd.action != "start":  # starting is not destructive; stopping and restarting are
         target = gw.container(cmd.target)
         ask = ownership(target, cmd.action, p)
         if ask:
             return ask
-        if target.state in LIVE:
-            quiet.mark(gw.host_name, target.id)  # its `die` is ours: no alert
-    row = gw.lifecycle(cmd.action, cmd.target)
+        live = target.state in LIVE
+    with quiet.ours(gw.host_name, target.id if live else "", live=live):  # its `die` is ours: no alert
+        row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
     return Outcome(True, f"{done} `{row.name}` on `{gw.host_name}`: {row.status}", data=_container_json(row))
 

@@ -7,7 +7,10 @@ lapses on its own, so a later crash of the same container is reported as usual.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -34,6 +37,26 @@ def mark(host: str, container_id: str) -> None:
         _conn.set(key(host, container_id), b"1", ex=QUIET_SECONDS)
     except redis.RedisError as exc:
         log.warning("could not mark %s as stopped by the bot, so an alert may follow: %s", container_id[:12], exc)
+
+
+def unmark(host: str, container_id: str) -> None:
+    if _conn is not None:
+        with contextlib.suppress(redis.RedisError):
+            _conn.delete(key(host, container_id))
+
+
+@contextmanager
+def ours(host: str, container_id: str, live: bool = True) -> Iterator[None]:
+    """Mark a live container for the stop or removal inside; one that failed leaves no mark behind
+    to hide a real crash in the next minutes."""
+    if live:
+        mark(host, container_id)
+    try:
+        yield
+    except BaseException:
+        if live:
+            unmark(host, container_id)
+        raise
 
 
 def take(conn: redis.Redis, host: str, container_id: str) -> bool:

@@ -207,8 +207,8 @@ def _swap(
         raise TakenOver(f"The redeploy of `{name}` lost its lock before the swap. Nothing was changed; try again.")
     try:
         step("stopping the old container")
-        quiet.mark(gw.host_name, old_id)  # the stop is ours: no alert
-        gw.stop(old_id, int((old.get("Config") or {}).get("StopTimeout") or 10))
+        with quiet.ours(gw.host_name, old_id):  # the stop is ours: no alert
+            gw.stop(old_id, int((old.get("Config") or {}).get("StopTimeout") or 10))
         gw.rename(old_id, aside)
         gw.rename(new_id, name)
         step("starting the new container")
