@@ -174,8 +174,8 @@ class Doctor:
         except Exception as exc:  # any failure of auth.test is the answer we report
             self.say(
                 FAIL,
-                f"Slack: auth.test failed ({exc}). Check SLACK_BOT_TOKEN (an xoxb- bot token of the "
-                "installed app) and SLACK_API_URL.",
+                f"Slack: {exc}. Check SLACK_BOT_TOKEN (an xoxb- bot token of the installed app), "
+                "SLACK_APP_TOKEN if set (an xapp- token with connections:write) and SLACK_API_URL.",
             )
 
 

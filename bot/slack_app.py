@@ -54,9 +54,22 @@ def queued_text(text: str, sub: Submitted, where: str) -> str:
 def auth_test(settings: Settings) -> str:
     """Slack's auth.test with the bot token: who the bot is, for `dockerverse doctor`."""
     from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
-    answer = WebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url, timeout=10).auth_test()
-    return f"the bot is @{answer.get('user')} in {answer.get('team')} ({answer.get('url')})"
+    try:
+        answer = WebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url, timeout=10).auth_test()
+    except SlackApiError as exc:
+        raise RuntimeError(f"auth.test refused SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+    said = f"the bot is @{answer.get('user')} in {answer.get('team')} ({answer.get('url')})"
+    if not (settings.slack_app_token or "").startswith("xapp-"):
+        return said
+    # Socket Mode: the app-level token must be able to open a connection (the URL is simply not used).
+    app = WebClient(token=settings.slack_app_token, base_url=settings.slack_base_url, timeout=10)
+    try:
+        app.apps_connections_open(app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        raise RuntimeError(f"apps.connections.open refused SLACK_APP_TOKEN: {exc.response.get('error')}") from None
+    return f"{said}; SLACK_APP_TOKEN opens Socket Mode connections"
 
 
 def button_command(kind: str, value: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import docker
 import httpx
@@ -102,18 +101,11 @@ def audit(stack: Stack) -> list[dict[str, Any]]:
 
 def home_click(stack: Stack, user: str, action_id: str, value: dict[str, Any]) -> httpx.Response:
     """A button pressed in the App Home: a block_actions payload whose container is the view."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": "tester", "team_id": "T061EG9R6"},
-        "api_app_id": "A0MDYCDME",
-        "token": "x",
-        "trigger_id": "1.2.3",
-        "team": {"id": "T061EG9R6"},
+    where = {
         "container": {"type": "view", "view_id": "V0HOME0001"},
         "view": {"id": "V0HOME0001", "type": "home", "blocks": []},
-        "actions": [{"type": "button", "action_id": action_id, "value": json.dumps(value), "action_ts": "1.2"}],
     }
-    return stack.post_signed(urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")
+    return stack.block_actions(user, {"action_id": action_id, "value": json.dumps(value), "action_ts": "1.2"}, where)
 
 
 def test_home_shows_hosts_and_what_needs_attention_with_each_persons_buttons(

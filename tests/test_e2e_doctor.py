@@ -61,4 +61,17 @@ def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack
     out = broken.stdout
     assert "❌ Redis at redis://***@127.0.0.1:1/0" in out and "hunter2" not in out
     assert "❌ Hook `ci`: CI_HOOK_SECRET is not set" in out
-    assert "❌ Slack: auth.test failed" in out and "invalid_auth" in out
+    assert "❌ Slack: auth.test refused SLACK_BOT_TOKEN: invalid_auth" in out
+
+
+def test_doctor_checks_the_socket_mode_token_too(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+    """With SLACK_APP_TOKEN set, doctor asks Slack to open a Socket Mode connection with it."""
+    stack, slack = doctor_stack
+    good = doctor({**stack.env, "SLACK_APP_TOKEN": "xapp-1-A1-1-abc"})
+    assert "SLACK_APP_TOKEN opens Socket Mode connections" in good.stdout, good.stdout
+    [asked] = slack.calls("apps.connections.open")
+    assert asked.token == "xapp-1-A1-1-abc"
+    slack.fail_next("apps.connections.open", status=200, error="invalid_auth")
+    bad = doctor({**stack.env, "SLACK_APP_TOKEN": "xapp-1-A1-1-revoked"})
+    assert bad.returncode == 1
+    assert "❌ Slack: apps.connections.open refused SLACK_APP_TOKEN: invalid_auth" in bad.stdout, bad.stdout

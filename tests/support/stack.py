@@ -202,7 +202,17 @@ class Stack:
         channel: str = "C0CHAN",
         message_ts: str = "1548261231.000200",
     ) -> httpx.Response:
-        """A block_actions payload, shaped as in ../shared/slack-payloads/block_actions.form."""
+        """A button in a message, shaped as in ../shared/slack-payloads/block_actions.form."""
+        where = {
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": True},
+            "channel": {"id": channel, "name": "test"},
+            "response_url": response_url,
+        }
+        action = {"block_id": "dockerverse_confirmation", "action_ts": "1548426417.840180"}
+        return self.block_actions(user, {"action_id": action_id, "value": value, **action}, where)
+
+    def block_actions(self, user: str, action: dict[str, Any], where: dict[str, Any]) -> httpx.Response:
+        """A signed block_actions payload: one button `action`, pressed where `where` says (a message, a view)."""
         payload = {
             "type": "block_actions",
             "user": {"id": user, "username": "tester", "team_id": "T061EG9R6"},
@@ -210,23 +220,8 @@ class Stack:
             "token": "x",
             "trigger_id": "1.2.3",
             "team": {"id": "T061EG9R6"},
-            "container": {
-                "type": "message",
-                "message_ts": message_ts,
-                "channel_id": channel,
-                "is_ephemeral": True,
-            },
-            "channel": {"id": channel, "name": "test"},
-            "response_url": response_url,
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "dockerverse_confirmation",
-                    "value": value,
-                    "action_ts": "1548426417.840180",
-                }
-            ],
+            **where,
+            "actions": [{"type": "button", **action}],
         }
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post_signed(body, "application/x-www-form-urlencoded")
