@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test up bench
+.PHONY: install test lint up bench
 
 install:
 	bash scripts/install-system-deps.sh
@@ -15,8 +15,14 @@ install:
 
 # Any pytest failure (exit 5 "no tests collected" included) fails the target; make itself
 # reports it as exit status 2, so the exact pytest code is printed here.
-test: install
+test: install lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with status $$rc" >&2; exit $$rc; }
+
+# Types and lint are part of the test: mypy is strict on bot/ and workers/.
+lint: install
+	$(VENV)/bin/ruff check bot workers tests bench
+	$(VENV)/bin/ruff format --check bot workers tests bench
+	$(VENV)/bin/mypy
 
 # One machine, one command: web + worker + embedded Redis on the local Docker (started if needed).
 up: install

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 FLEET_KEY = "dockerverse:home:fleet"
 FLEET_COMMAND = "list --all --all-hosts"
 FLEET_WAIT = 25.0  # a fan-out answers within 20 s, naming any host that did not (workers/fanout.py)
+CLICK_WAIT = 60.0  # seconds a click's job may take before the Home is refreshed anyway
 FLEET_KEEP = 3600  # seconds a snapshot is kept to show (marked as old) when a refresh fails
 
 
@@ -79,6 +80,16 @@ class HomeFeed:
             except redis.RedisError:
                 log.warning("app home: the fleet snapshot was not cached (Redis down)")
             return fleet, None
+
+    async def settle(self, job_id: str, user: str) -> None:
+        """After a click from the Home: wait for its job, then let the person's next view be rebuilt from a
+        fresh fleet (the one cached predates what the click changed)."""
+        await self.waiter.state(job_id, CLICK_WAIT)
+        try:
+            await run_in_threadpool(self.dispatcher.redis.delete, FLEET_KEY)
+        except redis.RedisError:
+            log.warning("app home: the fleet snapshot was not dropped after a click (Redis down)")
+        self._shown.pop(user, None)
 
     def _cached(self) -> Fleet | None:
         try:

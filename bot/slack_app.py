@@ -61,12 +61,13 @@ def auth_test(settings: Settings) -> str:
     except SlackApiError as exc:
         raise RuntimeError(f"auth.test refused SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
     said = f"the bot is @{answer.get('user')} in {answer.get('team')} ({answer.get('url')})"
-    if not (settings.slack_app_token or "").startswith("xapp-"):
+    app_token = settings.slack_app_token or ""
+    if not app_token.startswith("xapp-"):
         return said
     # Socket Mode: the app-level token must be able to open a connection (the URL is simply not used).
-    app = WebClient(token=settings.slack_app_token, base_url=settings.slack_base_url, timeout=10)
+    app = WebClient(token=app_token, base_url=settings.slack_base_url, timeout=10)
     try:
-        app.apps_connections_open(app_token=settings.slack_app_token)
+        app.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
         raise RuntimeError(f"apps.connections.open refused SLACK_APP_TOKEN: {exc.response.get('error')}") from None
     return f"{said}; SLACK_APP_TOKEN opens Socket Mode connections"
@@ -191,9 +192,12 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
         reply = ReplyTo(channel=user) if from_home else ReplyTo(channel=channel, thread_ts=thread)
         try:
             confirmed = kind in ("stop", "restart", "remove")
-            await submit(text, actor, reply, None, confirmed)
+            sub = await submit(text, actor, reply, None, confirmed)
         except DockerverseError as exc:
             await tell(f"❌ `{text}`: {exc.message}")
+            return
+        if from_home and home is not None and kind in ("start", "restart", "stop", "remove"):
+            in_background(refresh_home_after(home, client, user, sub.job_id))
 
     @app.action(STOP_ACTION)
     async def on_stop_follow(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -252,27 +256,38 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
     return app
 
 
+async def publish_home(home: HomeFeed, client: AsyncWebClient, user: str) -> None:
+    try:
+        await client.views_publish(user_id=user, view=await home.view(user))
+    except SlackApiError as exc:
+        log.warning("app home for %s not published: Slack answered %s", user, exc.response.get("error"))
+    except Exception:  # a background task: nobody else would see it
+        log.exception("app home for %s not published", user)
+
+
+async def refresh_home_after(home: HomeFeed, client: AsyncWebClient, user: str, job_id: str) -> None:
+    """A Start, Restart, Stop or Remove pressed on the Home: show its effect there once the job is done."""
+    try:
+        await home.settle(job_id, user)
+    except DockerverseError as exc:
+        log.warning("app home for %s: waiting for job %s failed: %s", user, job_id[:12], exc.message)
+    if home.due(user):
+        await publish_home(home, client, user)
+
+
 def register_home(app: AsyncApp, home: HomeFeed, in_background: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
     """The App Home tab: built after the event is acknowledged, at most every few seconds a person."""
-
-    async def publish(client: AsyncWebClient, user: str) -> None:
-        try:
-            await client.views_publish(user_id=user, view=await home.view(user))
-        except SlackApiError as exc:
-            log.warning("app home for %s not published: Slack answered %s", user, exc.response.get("error"))
-        except Exception:  # a background task: nobody else would see it
-            log.exception("app home for %s not published", user)
 
     @app.event("app_home_opened")
     async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") == "home" and home.due(event["user"]):
-            in_background(publish(client, event["user"]))
+            in_background(publish_home(home, client, event["user"]))
 
     @app.action(REFRESH_ACTION)
     async def on_home_refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         if home.due(body["user"]["id"]):
-            in_background(publish(client, body["user"]["id"]))
+            in_background(publish_home(home, client, body["user"]["id"]))
 
 
 class SlackEndpoint:

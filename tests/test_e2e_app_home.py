@@ -213,6 +213,25 @@ def test_home_buttons_run_as_the_clicker_and_answer_in_their_dm(
     assert gone.status == "exited"
 
 
+def test_a_stop_pressed_on_the_home_shows_there_once_done(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """The Home is published again after a Stop from it, from a fresh fleet (even within the module's 60 s
+    refresh interval): the container that was running now shows among those needing attention, without
+    the person pressing Refresh."""
+    name = f"dvh-stopme-{uuid.uuid4().hex[:6]}"
+    script = "trap 'exit 3' TERM; sleep 300 & wait"  # a stop ends it at once, with a code worth a row
+    running = docker_cleanup.containers.run(
+        test_image, ["sh", "-c", script], name=name, detach=True, labels={"dockerverse.test": "1"}
+    )
+    wait_docker(running, lambda s: s["Status"] == "running", "running")
+    assert home_click(stack, "U0ADMIN", "dockerverse_btn_stop", {"name": name, "host": "local"}).status_code == 200
+    after = published(slack, "U0ADMIN")[-1]
+    wait_docker(running, lambda s: s["Status"] == "exited", "exited")
+    text, _ = row(after, name)
+    assert "3" in text, text
+
+
 def text_of(call: Call) -> str:
     blocks: list[dict[str, Any]] = call.json_param("blocks") or []
     return "\n".join([str(call.params.get("text", ""))] + [json.dumps(b, ensure_ascii=False) for b in blocks])
