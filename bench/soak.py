@@ -166,6 +166,8 @@ def main() -> None:
         f"{sum(refused.values())} ({', '.join(f'{k}: {v}' for k, v in refused.most_common(3)) or 'none'})",
         f"- acknowledged with exactly one final reply: {len(acked) - len(missing) - len(doubled)}; "
         f"with none: {len(missing)}; with more than one: {len(doubled)}",
+        *(f"  - no reply: job `{j}` (`{acked[j]}`)" for j in missing),
+        *(f"  - {finals[j]} replies: job `{j}` (`{acked[j]}`)" for j in doubled),
         "",
         "| minute | web RSS MB | worker RSS MB (mean) |",
         "| ---: | ---: | ---: |",

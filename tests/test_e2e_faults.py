@@ -111,6 +111,41 @@ def test_a_worker_killed_mid_job_is_reported_and_not_rerun(
         stack.stop()
 
 
+def test_a_job_dequeued_by_a_worker_that_died_before_starting_it_runs_once(
+    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+) -> None:
+    """RQ moves a job into the queue's intermediate list (BLMOVE) before starting it: a worker killed in
+    between leaves it there, where RQ only fails it, silently, ten minutes later. It never ran, so it is
+    queued again and runs once. (The BLMOVE of the dying worker is made here by hand.)"""
+    import subprocess
+    import sys
+
+    import redis as redis_lib
+
+    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
+    try:
+        name = f"dvtest-{uuid.uuid4().hex[:6]}"
+        assert stack.shell(f"run {test_image} --name {name} -- sleep 300").returncode == 0  # ignores SIGTERM
+        busy = subprocess.Popen(  # keeps the quick worker busy for Docker's 10 s stop timeout
+            [sys.executable, "-m", "bot.cli", "shell", "-c", f"stop {name}"], env=stack.env, stdout=subprocess.PIPE
+        )
+        conn = redis_lib.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 20
+        while not conn.zcard("rq:wip:dockerverse:local") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        chan = "C" + uuid.uuid4().hex[:8].upper()
+        assert "queued" in stack.slash("images", channel=chan).text
+        queue = "rq:queue:dockerverse:local"
+        moved = conn.lmove(queue, queue + ":intermediate", "LEFT", "RIGHT")  # the dying worker's BLMOVE
+        assert moved is not None
+        busy.wait(timeout=60)
+        done = fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=60)
+        assert len(done) == 1 and "image" in str(done[0].params.get("text")), done
+        assert not conn.llen(queue + ":intermediate")
+    finally:
+        stack.stop()
+
+
 def test_sigterm_is_a_warm_shutdown(
     fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
 ) -> None:

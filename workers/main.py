@@ -117,6 +117,7 @@ class DockerverseWorker(SimpleWorker):
                 self._last_reap = now
                 try:
                     reaper.reap(self.connection, SignedJob, on_failure)
+                    reaper.rescue_limbo(self.connection)
                     # A redeploy its dead worker left half-done is put back as it was.
                     redeploy.recover(self.connection, tasks.runtime().gateway)
                 except redis.RedisError as exc:

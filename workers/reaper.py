@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
+
+from bot.jobstate import as_str
 
 log = logging.getLogger(__name__)
 ALIVE_PREFIX = "dockerverse:alive:"
@@ -73,3 +76,44 @@ def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) ->
             found += len(dead)
             log.warning("failed %d job(s) of dead workers on %s", len(dead), key)
     return found
+
+
+LIMBO_PREFIX = "dockerverse:limbo:"
+LIMBO_GRACE = 10.0  # seconds: a live worker moves a job it dequeued to the started registry within milliseconds
+
+
+def rescue_limbo(conn: redis.Redis) -> int:
+    """Put back on their queue the jobs a worker dequeued but never started (killed, or its connection
+    dropped, between RQ's BLMOVE into the queue's intermediate list and the start of the job).
+
+    Such a job has not run a single line, so queueing it again keeps "at most once"; RQ itself would
+    only fail it, silently, after its ten-minute maintenance. A job that did reach the started registry
+    is the reaper's, above."""
+    rescued = 0
+    for raw_key in conn.scan_iter(match="rq:queue:dockerverse:*:intermediate", count=100):
+        intermediate = as_str(raw_key)
+        queue_key = intermediate.removesuffix(":intermediate")
+        started = {
+            as_str(e).split(":", 1)[0] for e in conn.zrange("rq:wip:" + queue_key.removeprefix("rq:queue:"), 0, -1)
+        }
+        for raw_id in conn.lrange(intermediate, 0, -1):
+            job_id = as_str(raw_id)
+            if job_id in started:
+                continue
+            seen = LIMBO_PREFIX + job_id
+            if conn.set(seen, f"{time.time():.3f}", nx=True, ex=3600):
+                continue  # first seen now: a live worker may be about to start it
+            first = float(as_str(conn.get(seen) or b"0"))
+            if time.time() - first < LIMBO_GRACE:
+                continue
+            with conn.pipeline() as pipe:  # one step: never in both lists, never in neither
+                pipe.lrem(intermediate, 1, job_id)
+                pipe.rpush(queue_key, job_id)
+                removed, _ = pipe.execute()
+            if not removed:  # another worker rescued it meanwhile: take the second copy back
+                conn.lrem(queue_key, -1, job_id)
+                continue
+            conn.delete(seen)
+            rescued += 1
+            log.warning("job %s was dequeued by a worker that never started it: queued again on %s", job_id, queue_key)
+    return rescued
