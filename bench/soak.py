@@ -15,6 +15,7 @@ import contextlib
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -95,7 +96,7 @@ def main() -> None:
                 ["sh", "-c", "while true; do date; sleep 1; done"],
                 name=n,
                 detach=True,
-                labels={"dockerverse.test": "1"},
+                labels={"dockerverse.test": "1", "dockerverse.bench": "soak"},
             )
         mix = (
             ["list", "list --all", "images", "help", "hosts"]
@@ -125,12 +126,14 @@ def main() -> None:
                     if quick:
                         with contextlib.suppress(ProcessLookupError):  # one already killed, still registered
                             os.kill(int(quick[0].pid), signal.SIGKILL)
+                            print(f"{time.strftime('%H:%M:%S')} SIGKILL quick worker {quick[0].name}", flush=True)
                     next_kill = now + args.kill_every
                 if not restarted and now - start >= args.minutes * 30:  # halfway: Redis goes away and returns
                     redis_proc.terminate()
                     redis_proc.wait()
                     time.sleep(2)
                     redis_proc = start_redis(Path(tmp), port)
+                    print(f"{time.strftime('%H:%M:%S')} Redis restarted", flush=True)
                     restarted = True
                 if n % max(1, int(args.rate * 30)) == 0:
                     worker_pids = [int(w.pid) for w in workers(redis_lib.Redis.from_url(url))]
@@ -148,7 +151,12 @@ def main() -> None:
             redis_proc.terminate()
             for box in client.containers.list(all=True, filters={"label": "dockerverse.bench=soak"}):
                 box.remove(force=True)
+            kept = Path(tempfile.gettempdir()) / "dockerverse-soak-logs"  # to look into a lost or doubled reply
+            shutil.rmtree(kept, ignore_errors=True)
+            with contextlib.suppress(OSError, shutil.Error):
+                shutil.copytree(tmp, kept, ignore=shutil.ignore_patterns("*.aof*", "appendonlydir", "*.rdb", "*.sock"))
         finals = Counter[str]()
+        said: dict[str, list[str]] = {}
         for call in slack.calls():
             if call.method not in ("chat.postMessage", "chat.update") or call.status != 200:
                 continue
@@ -156,6 +164,7 @@ def main() -> None:
             found = JOB.search(str(call.params.get("blocks", "")))
             if found and text.startswith(FINAL):
                 finals[found.group(1)] += 1
+                said.setdefault(found.group(1), []).append(f"{call.method}: {text[:100]}")
     missing = [j for j in acked if finals[j] == 0]
     doubled = [j for j in acked if finals[j] > 1]
     lines = [
@@ -167,7 +176,7 @@ def main() -> None:
         f"- acknowledged with exactly one final reply: {len(acked) - len(missing) - len(doubled)}; "
         f"with none: {len(missing)}; with more than one: {len(doubled)}",
         *(f"  - no reply: job `{j}` (`{acked[j]}`)" for j in missing),
-        *(f"  - {finals[j]} replies: job `{j}` (`{acked[j]}`)" for j in doubled),
+        *(f"  - {finals[j]} replies: job `{j}` (`{acked[j]}`): {' / '.join(said[j])}" for j in doubled),
         "",
         "| minute | web RSS MB | worker RSS MB (mean) |",
         "| ---: | ---: | ---: |",

@@ -53,20 +53,39 @@ def keep_alive(
 
 
 def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) -> int:
-    """Fail the started jobs of dead workers (once each, whichever worker gets there first)."""
+    """Settle the jobs of dead workers (once each, whichever worker gets there first): one that had begun
+    is failed and its person told; one the worker took but never began goes back on its queue."""
     found = 0
     for raw_key in conn.scan_iter(match="rq:wip:dockerverse:*", count=100):
-        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        key = as_str(raw_key)
+        queue_key = "rq:queue:" + key.removeprefix("rq:wip:")
         dead: dict[str, int] = {}
         for raw in conn.zrange(key, 0, -1):
-            entry = raw.decode() if isinstance(raw, bytes) else str(raw)
-            job_id = entry.split(":", 1)[0]
-            worker = conn.hget(f"rq:job:{job_id}", "worker_name")
-            name = worker.decode() if isinstance(worker, bytes) else worker
+            entry = as_str(raw)
+            job_id, _, execution_id = entry.partition(":")
+            # The execution names its worker first; the job hash only from a later step, which a worker
+            # killed just after taking the job never reached.
+            worker = conn.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name") or conn.hget(
+                f"rq:job:{job_id}", "worker_name"
+            )
+            name = as_str(worker) if worker else None
             if not name or conn.exists(ALIVE_PREFIX + name):
                 continue
-            if conn.set(CLAIM_PREFIX + job_id, b"1", nx=True, ex=3600):
+            if not conn.set(CLAIM_PREFIX + job_id, b"1", nx=True, ex=3600):
+                continue
+            if as_str(conn.hget(f"rq:job:{job_id}", "status") or b"") == "started":
                 dead[entry] = 0
+                continue
+            # Not begun (RQ marks a job started just before running it), so nothing of it ran: run it
+            # after all. RQ's own clean-up would skip it, and nobody would ever hear of it.
+            with conn.pipeline() as pipe:
+                pipe.zrem(key, entry)
+                pipe.lrem(queue_key + ":intermediate", 1, job_id)
+                pipe.rpush(queue_key, job_id)
+                pipe.execute()
+            conn.delete(CLAIM_PREFIX + job_id)
+            found += 1
+            log.warning("job %s was taken by dead worker %s before it began: queued again", job_id, name)
         if dead:
             conn.zadd(key, dead)  # expired now: RQ's clean-up takes them
             registry = StartedJobRegistry(
