@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
+import redis.lock
 
 from bot.dispatch import connect
 from bot.errors import DockerverseError
@@ -44,23 +45,26 @@ _END = object()
 
 
 class WatchLock:
-    """SET NX with an expiry; renewed and released only by its holder (the value names it)."""
-
-    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+    """redis-py's Lock (SET NX with an expiry, renewed and released only by its holder), without
+    raising: its token names the worker holding it, which `doctor` shows."""
 
     def __init__(self, conn: redis.Redis, host: str, ttl: float) -> None:
-        self.conn, self.key, self.ms = conn, watcher_key(host), int(ttl * 1000)
         self.value = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:8]}"
+        # Not thread-local: a thread of its own renews it.
+        self._lock = redis.lock.Lock(conn, watcher_key(host), timeout=ttl, thread_local=False)
 
     def acquire(self) -> bool:
-        return bool(self.conn.set(self.key, self.value, nx=True, px=self.ms))
+        return bool(self._lock.acquire(blocking=False, token=self.value))
 
     def renew(self) -> bool:
-        return bool(self.conn.eval(self._RENEW, 1, self.key, self.value, self.ms))
+        try:
+            return bool(self._lock.reacquire())
+        except redis.exceptions.LockError:  # lapsed, or taken by another worker meanwhile
+            return False
 
     def release(self) -> None:
-        self.conn.eval(self._RELEASE, 1, self.key, self.value)
+        with contextlib.suppress(redis.exceptions.LockError):
+            self._lock.release()
 
 
 class Watcher:
