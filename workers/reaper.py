@@ -78,11 +78,7 @@ def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) ->
                 continue
             # Not begun (RQ marks a job started just before running it), so nothing of it ran: run it
             # after all. RQ's own clean-up would skip it, and nobody would ever hear of it.
-            with conn.pipeline() as pipe:
-                pipe.zrem(key, entry)
-                pipe.lrem(queue_key + ":intermediate", 1, job_id)
-                pipe.rpush(queue_key, job_id)
-                pipe.execute()
+            requeue(conn, queue_key, job_id, started=(key, entry))
             conn.delete(CLAIM_PREFIX + job_id)
             found += 1
             log.warning("job %s was taken by dead worker %s before it began: queued again", job_id, name)
@@ -95,6 +91,18 @@ def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) ->
             found += len(dead)
             log.warning("failed %d job(s) of dead workers on %s", len(dead), key)
     return found
+
+
+def requeue(conn: redis.Redis, queue_key: str, job_id: str, started: tuple[str, str] | None = None) -> bool:
+    """Put a job that never began back on its queue, out of the intermediate list (and the started
+    registry entry `(key, entry)` if it has one), in one step. False when it was not in the list."""
+    with conn.pipeline() as pipe:
+        if started:
+            pipe.zrem(*started)
+        pipe.lrem(queue_key + ":intermediate", 1, job_id)
+        pipe.rpush(queue_key, job_id)
+        removed = pipe.execute()[-2]
+    return bool(removed)
 
 
 LIMBO_PREFIX = "dockerverse:limbo:"
@@ -125,11 +133,7 @@ def rescue_limbo(conn: redis.Redis) -> int:
             first = float(as_str(conn.get(seen) or b"0"))
             if time.time() - first < LIMBO_GRACE:
                 continue
-            with conn.pipeline() as pipe:  # one step: never in both lists, never in neither
-                pipe.lrem(intermediate, 1, job_id)
-                pipe.rpush(queue_key, job_id)
-                removed, _ = pipe.execute()
-            if not removed:  # another worker rescued it meanwhile: take the second copy back
+            if not requeue(conn, queue_key, job_id):  # another worker rescued it meanwhile: take this copy back
                 conn.lrem(queue_key, -1, job_id)
                 continue
             conn.delete(seen)
