@@ -29,10 +29,12 @@ import redis
 from bot import commands as c
 from bot.errors import DockerFailure, DockerverseError, PolicyError
 from bot.jobs import Payload
+from bot.jobstate import as_str
 from bot.policy import check_image_allowed
 from bot.units import format_duration
 from workers import progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
+from workers.handlers import ownership
 from workers.reaper import ALIVE_PREFIX
 from workers.render import Outcome, code_block
 
@@ -101,8 +103,6 @@ def _load(raw: Any) -> dict[str, Any] | None:
 
 
 def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, worker: str, ttl: int) -> Outcome:
-    from workers.handlers import ownership  # handlers imports this module's caller; at call time
-
     began = time.monotonic()
     old = gw.inspect(cmd.target)
     name = str(old.get("Name", "")).lstrip("/")
@@ -368,7 +368,7 @@ def recover(conn: redis.Redis, gw: DockerGateway) -> int:
     them, or, once the new container had proved itself (`committed`), just remove the old one."""
     done = 0
     for raw in conn.scan_iter(match=journal_key(gw.host_name, "*"), count=100):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        key = as_str(raw)
         data = _load(conn.get(key))
         if data is None or not data.get("job") or conn.exists(ALIVE_PREFIX + str(data.get("worker"))):
             continue  # gone meanwhile, or its worker is still at it
