@@ -31,6 +31,7 @@ from workers.slack_client import KeepAliveWebClient
 
 log = logging.getLogger(__name__)
 RUNNING_AFTER = 1.0  # seconds before a job shows a "running" message
+TEXT_LIMIT = 3900  # characters of a message's `text`: Slack truncates beyond 4,000
 PROGRESS_EVERY = 1.0  # at most one edit a second: Slack allows about one message a second per channel
 SlackErrors = (SlackApiError, SlackClientError, OSError)
 
@@ -68,7 +69,7 @@ class SlackReplier:
         try:
             resp = self.client.chat_postMessage(
                 channel=channel,
-                text=cut(text, 3900),
+                text=cut(text, TEXT_LIMIT),
                 blocks=blocks,
                 thread_ts=thread_ts,
                 unfurl_links=False,
@@ -81,7 +82,7 @@ class SlackReplier:
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         try:
-            self.client.chat_update(channel=channel, ts=ts, text=cut(text, 3900), blocks=blocks)
+            self.client.chat_update(channel=channel, ts=ts, text=cut(text, TEXT_LIMIT), blocks=blocks)
         except SlackErrors as exc:
             log.error("Slack update of %s in %s failed: %s", ts, channel, exc)
             return False
@@ -139,11 +140,11 @@ class Session:
         with self.lock:
             if not self.root_ts and not self.p.reply.thread_ts:
                 self._root("⏳ running…", None)
-            return self._call("post", channel=self.channel, thread_ts=self.thread_ts, text=cut(text, 3900))
+            return self._call("post", channel=self.channel, thread_ts=self.thread_ts, text=cut(text, TEXT_LIMIT))
 
     def thread_update(self, ts: str, text: str) -> None:
         with self.lock:
-            self._call("update", channel=self.channel, ts=ts, text=cut(text, 3900))
+            self._call("update", channel=self.channel, ts=ts, text=cut(text, TEXT_LIMIT))
 
     @property
     def thread_ts(self) -> str | None:
@@ -162,7 +163,7 @@ class Session:
         with self.lock:
             self._root(header, blocks)
             for chunk in outcome.thread:
-                self._call("post", channel=self.channel, thread_ts=self.thread_ts, text=cut(chunk, 3900))
+                self._call("post", channel=self.channel, thread_ts=self.thread_ts, text=cut(chunk, TEXT_LIMIT))
             if outcome.attachment:
                 name, content = outcome.attachment
                 self._call(
@@ -183,7 +184,7 @@ class Session:
 
     def _root(self, header: str, blocks: list[dict[str, Any]] | None) -> None:
         """Post the root message, or edit it once it exists."""
-        text = cut(header, 3900)
+        text = cut(header, TEXT_LIMIT)
         if self.root_ts:
             self._call("update", channel=self.channel, ts=self.root_ts, text=text, blocks=blocks)
         else:
