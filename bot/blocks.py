@@ -9,6 +9,7 @@ from collections.abc import Collection
 from typing import Any
 
 STATE_EMOJI = {"running": "🟢", "exited": "⚫", "created": "⚪", "paused": "⏸️", "restarting": "🔁", "dead": "🔴"}
+LIVE = ("running", "restarting", "paused")  # states in which stop, restart and rm end the container
 BUTTON = "dockerverse_btn_"  # + logs, start, restart, stop, remove, more: see bot/slack_app.py
 # The command each row button runs, by the permission it needs (its verb in the policy).
 PERMISSION = {"logs": "logs", "start": "start", "restart": "restart", "stop": "stop", "remove": "rm", "more": "list"}
@@ -36,7 +37,7 @@ def row_buttons(name: str, state: str, host: str, granted: Collection[str] | Non
     """Logs, Start or Restart and Stop, Remove for one container; only those `granted` allows, when given."""
     value = json.dumps({"name": name, "host": host})
     buttons = [button("logs", "Logs", value)]
-    if state in ("running", "restarting", "paused"):
+    if state in LIVE:
         buttons += [
             button("restart", "Restart", value, f"Restart `{name}` on `{host}`?"),
             button("stop", "Stop", value, f"Stop `{name}` on `{host}`?"),

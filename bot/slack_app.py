@@ -54,7 +54,6 @@ def queued_text(text: str, sub: Submitted, where: str) -> str:
 def auth_test(settings: Settings) -> str:
     """Slack's auth.test with the bot token: who the bot is, for `dockerverse doctor`."""
     from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
 
     try:
         answer = WebClient(token=settings.slack_bot_token, base_url=settings.slack_base_url, timeout=10).auth_test()

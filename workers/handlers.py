@@ -14,7 +14,7 @@ import redis
 
 from bot import audit
 from bot import commands as c
-from bot.blocks import STATE_EMOJI
+from bot.blocks import LIVE, STATE_EMOJI
 from bot.errors import PolicyError
 from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
@@ -28,7 +28,6 @@ from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks,
 # Environment values whose names look like secrets are masked in `inspect`.
 
 RUN_LOG_LINES = 20
-LIVE = ("running", "restarting", "paused")  # states in which stop, restart and rm make the container die
 
 Handler = Callable[[DockerGateway, Any, Payload], Outcome]
 
