@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from bot.dispatch import FINAL, Dispatcher
+from bot.dispatch import FINAL, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
 from bot.jobstate import Line
@@ -30,7 +30,7 @@ from bot.text import plain
 from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)
-API_WAIT = 30.0
+API_WAIT = 35.0  # past the default 30 s deadline: a job no worker took is answered as expired, unrun
 API_FOLLOW = "60m"  # the longest a stream runs before the client reconnects with Last-Event-ID
 
 
@@ -133,21 +133,24 @@ class Api:
 
         return endpoint
 
-    async def submit(self, actor: Actor, words: list[str]) -> str:
+    async def submit(self, actor: Actor, words: list[str]) -> Submitted:
         try:
-            sub = await run_in_threadpool(self.dispatcher.submit, shlex.join(words), actor, ReplyTo())
+            return await run_in_threadpool(self.dispatcher.submit, shlex.join(words), actor, ReplyTo())
         except DockerverseError as exc:
             raise ApiError.of(exc) from None
-        return sub.job_id
+
+    async def settled(self, sub: Submitted, timeout: float) -> dict[str, Any] | None:
+        """The job's state once it ended, or ended unrun at its deadline, or as it is at the timeout."""
+        return await self.waiter.settled(sub.job_id, timeout, sub.start_by, self.dispatcher.expire_if_stale)
 
     async def job(self, actor: Actor, words: list[str]) -> dict[str, Any]:
         """Run the command as a job and wait for it; its result's data, or an ApiError."""
-        job_id = await self.submit(actor, words)
+        sub = await self.submit(actor, words)
         try:
-            state = await self.waiter.state(job_id, API_WAIT)
+            state = await self.settled(sub, API_WAIT)
         except DockerverseError as exc:
             raise ApiError(exc.status, plain(exc.message)) from None
-        return self.data(job_id, state)
+        return self.data(sub.job_id, state)
 
     @staticmethod
     def data(job_id: str, state: dict[str, Any] | None) -> dict[str, Any]:
@@ -227,13 +230,14 @@ class Api:
             words += ["--after", request.headers["last-event-id"]]
         elif "since" in request.query_params:
             words += ["--since", request.query_params["since"]]
-        job_id = await self.submit(actor, words)
+        sub = await self.submit(actor, words)
+        job_id = sub.job_id
         try:
             await self.waiter.hold(job_id)
             started = await self.waiter.follow_started(job_id, API_WAIT)
             if started is not True:
                 await self.waiter.release(job_id)
-                self.data(job_id, await self.waiter.state(job_id, 0.001))  # raises the job's own error
+                self.data(job_id, await self.settled(sub, 0.001))  # raises the job's own error
         except DockerverseError as exc:
             raise ApiError(exc.status, plain(exc.message)) from None
         return EventSourceResponse(self.events(job_id), ping=15, headers={"X-Dockerverse-Job": job_id})

@@ -1,12 +1,12 @@
 """Confirmations in Slack: a destructive command waits for a click on Confirm.
 
-The record lives in Redis for a few minutes and is good for one use (GETDEL). The click is
-carried out with the clicking person's own permissions, so a confirmation grants nothing.
+The record lives in Redis for a few minutes, sealed (bot/sealed.py: a forged one is ignored), and
+is good for one use (GETDEL). The click is carried out with the clicking person's own permissions,
+so a confirmation grants nothing.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from bot.jobs import ReplyTo
+from bot.sealed import seal, unseal
 
 PREFIX = "dockerverse:confirm:"
 TTL = 300  # seconds a confirmation stays good
@@ -29,19 +30,19 @@ class Pending:
     reply: ReplyTo
 
 
-def ask(conn: redis.Redis, pending: Pending) -> str:
+def ask(conn: redis.Redis, key: bytes, pending: Pending) -> str:
     token = secrets.token_urlsafe(18)
     record = {**asdict(pending), "reply": asdict(pending.reply)}
-    conn.set(PREFIX + token, json.dumps(record), ex=TTL)
+    conn.set(PREFIX + token, seal(key, PREFIX + token, record, ttl=TTL), ex=TTL)
     return token
 
 
-def take(conn: redis.Redis, token: str) -> Pending | None:
-    """The pending command, once: a second click (or one after TTL) gets None."""
+def take(conn: redis.Redis, key: bytes, token: str) -> Pending | None:
+    """The pending command, once: a second click (or one after TTL, or a forged record) gets None."""
     raw = conn.getdel(PREFIX + token) if token.replace("-", "").replace("_", "").isalnum() else None
-    if not raw:
+    data = unseal(key, PREFIX + token, raw)
+    if not isinstance(data, dict):
         return None
-    data = json.loads(raw)
     return Pending(data["text"], data["shown"], data["requested_by"], ReplyTo(**data["reply"]))
 
 

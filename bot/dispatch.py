@@ -25,12 +25,13 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, confirm, hosts, redis_url
+from bot import audit, claims, confirm, hosts, redis_url
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
+from bot.follow_control import alive_record, follow_key, stop_record
 from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
 from bot.grammar import normalize, parse, redact
-from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
+from bot.jobs import EXECUTE, ReplyTo, Unsigned, envelope, new_payload, open_envelope
 from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
 from bot.metrics import Metrics
 from bot.policy import Actor, Policy
@@ -67,11 +68,6 @@ REDEPLOY_EXTRA = 900  # seconds a redeploy may take beyond its health timeout (p
 STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
 
 
-def follow_key(job_id: str) -> str:
-    """The Redis stream a follow job writes its lines to; `<key>:alive` is held by the reader."""
-    return f"dockerverse:follow:{job_id}"
-
-
 def connect(url: str) -> redis.Redis:
     """A Redis client that fails fast: a slash command must be answered within 3 s."""
     return redis_url.client(
@@ -89,6 +85,7 @@ class Submitted:
     command: c.Command
     host: str
     duplicate: bool = False
+    start_by: float = 0.0  # no worker begins the job after this (Unix time); 0 when unknown (a duplicate)
 
 
 class Dispatcher:
@@ -136,13 +133,13 @@ class Dispatcher:
         """Keep the command for a Confirm click (a few minutes, once); returns the button's token."""
         text = normalize(text)
         try:
-            return confirm.ask(self.redis, confirm.Pending(text, redact(text), actor.id, reply))
+            return confirm.ask(self.redis, self._key, confirm.Pending(text, redact(text), actor.id, reply))
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
 
     def take_confirmation(self, token: str) -> confirm.Pending | None:
         try:
-            return confirm.take(self.redis, token)
+            return confirm.take(self.redis, self._key, token)
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
 
@@ -174,6 +171,7 @@ class Dispatcher:
                 first_id = first.decode() if isinstance(first, bytes) else str(first)
                 return Submitted(first_id, command, host, duplicate=True)
             role = self.policy.role_of(actor)
+            deadline = self.policy.deadline_for(command.permission)
             payload = new_payload(
                 job_id,
                 text,
@@ -183,6 +181,7 @@ class Dispatcher:
                 host,
                 admin=role == self.policy.top_role,
                 confirmed=confirmed,
+                deadline=deadline,
             )
             try:
                 # One round trip: the job and its audit entry go in the same pipeline.
@@ -192,12 +191,14 @@ class Dispatcher:
                         kwargs=envelope(self._key, payload),
                         job_id=job_id,
                         description=text[:200],
-                        ttl=self.settings.job_ttl,
+                        # The hash outlives the deadline, so whoever finds the job late can still say so.
+                        ttl=max(self.settings.job_ttl, int(deadline) + 120),
                         job_timeout=self.job_timeout(command),
                         result_ttl=RESULT_TTL,
                         failure_ttl=RESULT_TTL,
                         pipeline=pipe,
                     )
+                    pipe.zadd(claims.DEADLINES, {job_id: payload.start_by})
                     self._audit(actor, text, "queued", job_id, None, pipe)
                     pipe.execute()
             except redis.RedisError:
@@ -208,7 +209,17 @@ class Dispatcher:
         except redis.RedisError as exc:
             log.warning("redis unavailable: %s", exc)
             raise QueueUnavailable(REDIS_DOWN) from None
-        return Submitted(job_id, command, host)
+        return Submitted(job_id, command, host, start_by=payload.start_by)
+
+    def expire_if_stale(self, job_id: str) -> bool:
+        """For a waiter that saw the deadline pass: fail the job unrun unless a worker claimed it first."""
+        try:
+            job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
+            return claims.expire(self.redis, job, open_envelope(self._key, job.kwargs, job_id), time.time())
+        except (NoSuchJobError, Unsigned):
+            return False
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
 
     def default_host(self) -> str:
         """Without --host: the policy's `default_host`, else the only host served, else this web's own."""
@@ -337,7 +348,7 @@ class Dispatcher:
         if "logs" not in self.policy.granted(self.policy.role_of(actor) or ""):
             raise PolicyError(f"Not allowed: stopping a follow needs the `logs` permission ({actor.display}).")
         try:
-            self.redis.set(key + ":stop", b"1", ex=3600)
+            self.redis.set(*stop_record(self._key, key), ex=3600)
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
 
@@ -350,11 +361,12 @@ class Dispatcher:
 
     def follow(self, job_id: str) -> Iterator[Line | End]:
         """A follow's lines for a local reader (the shell), holding it alive; ends with its End."""
-        key, alive, last, held = follow_key(job_id), follow_key(job_id) + ":alive", "0-0", 0.0
+        key, last, held = follow_key(job_id), "0-0", 0.0
+        alive = key + ":alive"
         try:
             while True:
                 if time.monotonic() - held > 3:
-                    self.redis.set(alive, b"1", ex=10)
+                    self.redis.set(*alive_record(self._key, key), ex=10)
                     held = time.monotonic()
                 streams: dict[Any, Any] = {key: last, result_stream(job_id): "0-0"}
                 found = self.blocking().xread(streams, count=1000, block=1000)
@@ -375,10 +387,18 @@ class Dispatcher:
             with contextlib.suppress(redis.RedisError):
                 self.redis.delete(alive)
 
-    def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """Block until the job ends (RQ writes a result to its stream) or the timeout passes."""
-        with contextlib.suppress(redis.RedisError):  # job_state below says what is known
-            self.blocking().xread({result_stream(job_id): "0-0"}, count=1, block=max(1, int(timeout * 1000)))
+    def wait(self, job_id: str, timeout: float, start_by: float = 0.0) -> dict[str, Any] | None:
+        """Block until the job ends (RQ writes a result to its stream) or the timeout passes; a job
+        still unclaimed at its deadline is ended here, unrun."""
+        end = time.time() + timeout
+        for until in (min(end, start_by) if start_by else end, end):
+            with contextlib.suppress(redis.RedisError):  # job_state below says what is known
+                block = max(1, int((until - time.time()) * 1000))
+                self.blocking().xread({result_stream(job_id): "0-0"}, count=1, block=block)
+            state = self.job_state(job_id)
+            if (state and state["status"] in FINAL) or time.time() >= end or not start_by:
+                return state
+            self.expire_if_stale(job_id)
         return self.job_state(job_id)
 
 

@@ -106,7 +106,7 @@ class Doctor:
         try:
             dispatcher = Dispatcher(self.settings, policy, conn)
             sub = dispatcher.submit("hosts", Actor("doctor", "shell"), ReplyTo())
-            state = dispatcher.wait(sub.job_id, 30)
+            state = dispatcher.wait(sub.job_id, 30, sub.start_by)
         except DockerverseError as exc:
             self.say(FAIL, f"Docker hosts: {exc.message}")
             return

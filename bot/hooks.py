@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.dispatch import FINAL, Dispatcher
+from bot.dispatch import FINAL, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.hook_signatures import secret_bytes, verify_github, verify_standard
 from bot.jobs import ReplyTo
@@ -143,14 +143,14 @@ class HookEndpoint:
         if sub.duplicate:
             ref["duplicate"] = True
         if req.wait > 0:
-            state = await self.wait(sub.job_id, req.wait)
+            state = await self.wait(sub, req.wait)
             if state and state["status"] in FINAL:
                 return JSONResponse({**state, **ref})
             ref["status"] = state["status"] if state else "unknown"
         return JSONResponse(ref, status_code=202)
 
-    async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+    async def wait(self, sub: Submitted, timeout: float) -> dict[str, Any] | None:
         try:
-            return await self.waiter.state(job_id, timeout)
+            return await self.waiter.settled(sub.job_id, timeout, sub.start_by, self.dispatcher.expire_if_stale)
         except DockerverseError:
             return None

@@ -2,7 +2,9 @@
 
 Redis is not a trust boundary. Anyone who can write to it could enqueue a job, so
 the web signs each payload with DOCKERVERSE_JOB_KEY and a worker runs only payloads
-whose signature checks out, bound to the job id they were issued under.
+whose signature checks out, bound to the job id they were issued under, and only until
+the payload's `start_by` (issued_at + the command's deadline): a job replayed or found
+late never runs (see bot/claims.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from bot import commands as c
 from bot.policy import Actor
 
-VERSION = 1
+VERSION = 2  # 2: `start_by` is signed in; a version-1 payload has no deadline and is refused
+DEFAULT_DEADLINE = 30.0  # seconds a job may wait for a worker when nothing else is said
 # The one job function a worker will run; the name is checked before anything is imported.
 EXECUTE = "workers.tasks.execute"
 
@@ -43,6 +46,7 @@ class Payload:
     reply: ReplyTo
     host: str
     issued_at: float
+    start_by: float  # a worker must not begin the job after this (Unix time)
     admin: bool = False  # the actor holds the top role: may act on containers the bot did not create
     confirmed: bool = False  # a person confirmed this destructive command in Slack
 
@@ -56,9 +60,18 @@ class Payload:
             "reply": asdict(self.reply),
             "host": self.host,
             "issued_at": self.issued_at,
+            "start_by": self.start_by,
             "admin": self.admin,
             "confirmed": self.confirmed,
         }
+
+    @property
+    def deadline(self) -> float:
+        """Seconds the job was given to start."""
+        return self.start_by - self.issued_at
+
+    def stale(self, now: float) -> bool:
+        return now > self.start_by
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Payload:
@@ -72,6 +85,7 @@ class Payload:
             reply=ReplyTo(**data["reply"]),
             host=str(data["host"]),
             issued_at=float(data["issued_at"]),
+            start_by=float(data["start_by"]),
             admin=bool(data.get("admin", False)),
             confirmed=bool(data.get("confirmed", False)),
         )
@@ -87,8 +101,10 @@ def new_payload(
     *,
     admin: bool = False,
     confirmed: bool = False,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Payload:
-    return Payload(job_id, text, command, actor, reply, host, time.time(), admin, confirmed)
+    issued = time.time()
+    return Payload(job_id, text, command, actor, reply, host, issued, issued + deadline, admin, confirmed)
 
 
 def _canonical(data: dict[str, Any]) -> bytes:
@@ -107,3 +123,20 @@ def envelope(key: bytes, payload: Payload) -> dict[str, Any]:
     """The job's keyword arguments: the payload and its signature."""
     data = payload.to_json()
     return {"payload": data, "sig": sign(key, data)}
+
+
+class Unsigned(ValueError):
+    """A job's arguments are not a payload signed for it."""
+
+
+def open_envelope(key: bytes, kwargs: Any, job_id: str | None) -> Payload:
+    """The payload in a job's keyword arguments, if its signature is ours and it was issued for this job."""
+    payload, sig = (kwargs.get("payload"), kwargs.get("sig")) if isinstance(kwargs, dict) else (None, None)
+    if not isinstance(payload, dict) or not isinstance(sig, str) or not verify(key, payload, sig):
+        raise Unsigned("job payload signature is missing or invalid")
+    if job_id is not None and payload.get("id") != job_id:
+        raise Unsigned(f"payload was signed for job {payload.get('id')!r}, not {job_id!r}")
+    try:
+        return Payload.from_json(payload)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Unsigned(f"signed payload does not parse: {exc}") from None

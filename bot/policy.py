@@ -19,7 +19,7 @@ import yaml
 from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
 from bot.notify import NotifyRule, parse_notify
-from bot.units import format_size, parse_size
+from bot.units import format_size, parse_duration, parse_size
 
 RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
@@ -72,6 +72,10 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+# Pulls and redeploys wait on the stream lane, behind log follows, and may rightly start later.
+DEFAULT_DEADLINES: dict[str, float] = {"default": 30.0, "pull": 600.0, "redeploy": 600.0}
+
+
 @dataclass(frozen=True)
 class Policy:
     roles: dict[str, list[str]] = field(default_factory=lambda: {"viewer": ["*"]})
@@ -85,7 +89,12 @@ class Policy:
     rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
     default_host: str | None = None  # where commands without --host go; unset: the only host served
     notify: tuple[NotifyRule, ...] = ()  # Docker events the workers post to Slack (bot/notify.py)
+    # Seconds after it was issued that a job may still start, by command (`default` for the rest).
+    deadlines: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
     source: str = "built-in defaults"
+
+    def deadline_for(self, permission: str) -> float:
+        return self.deadlines.get(permission, self.deadlines.get("default", DEFAULT_DEADLINES["default"]))
 
     @property
     def top_role(self) -> str:
@@ -276,5 +285,9 @@ def load_policy(path: str | None) -> Policy:
         default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),
         max_limits=_limits(limits.get("max") or {}, base.max_limits, f"{path}: limits.max"),
         notify=parse_notify(raw.get("notify"), path),
+        deadlines={
+            **DEFAULT_DEADLINES,
+            **{str(k): parse_duration(str(v)) for k, v in (raw.get("deadlines") or {}).items()},
+        },
         source=f"the policy file {path}",
     )

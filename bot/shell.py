@@ -67,7 +67,7 @@ def run_shell(
                     )
             except KeyboardInterrupt:  # Ctrl-C ends the follow, not the shell
                 print("(stopped following)", file=out, flush=True)
-        ok, text = render(dispatcher.wait(sub.job_id, wait), sub.job_id, wait)
+        ok, text = render(dispatcher.wait(sub.job_id, wait, sub.start_by), sub.job_id, wait)
         failures += not ok
         print(text, file=out, flush=True)
     return 1 if failures and not interactive else 0

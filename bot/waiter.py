@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis
@@ -13,22 +13,24 @@ import redis.asyncio
 from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from starlette.concurrency import run_in_threadpool
 
 from bot import redis_url
-from bot.dispatch import follow_key
+from bot.dispatch import FINAL
 from bot.errors import QueueUnavailable
+from bot.follow_control import ALIVE_TTL, alive_record, follow_key
 from bot.jobstate import End, Line, as_str, describe, follow_entries, last_entry, result_stream
 
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
-ALIVE_TTL = 10  # seconds; the reader refreshes it every few, the follow stops soon after it lapses
 DOWN = "Redis cannot be reached, so the job's state is unknown for now."
 
 
 class Waiter:
-    def __init__(self, url: str, connection: redis.Redis) -> None:
+    def __init__(self, url: str, connection: redis.Redis, key: bytes) -> None:
         # No read timeout: an XREAD BLOCK may rightly wait a minute (redis-py's default would cut it at 5 s).
         self.client = redis_url.async_client(url, socket_connect_timeout=0.8, socket_timeout=None)
         self.sync = connection  # only to build rq's Job and Result objects from what we read
+        self.key = key  # seals the keep-alive of the follows it reads
 
     async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """The job's state once it has a result (done or failed), or as it is at the timeout."""
@@ -48,6 +50,19 @@ class Waiter:
             result = Result.restore(job_id, result_id, fields, connection=self.sync, serializer=JSONSerializer)
         return describe(job, result)
 
+    async def settled(
+        self, job_id: str, timeout: float, start_by: float, expire: Callable[[str], bool]
+    ) -> dict[str, Any] | None:
+        """Like ``state``, and a job nobody began by its deadline (``start_by``) is ended here, unrun,
+        through ``expire`` (the dispatcher's, which claims it first), so the caller hears why at once."""
+        end = time.time() + timeout
+        first = min(end, start_by) if start_by else end
+        state = await self.state(job_id, max(0.001, first - time.time()))
+        if (state and state["status"] in FINAL) or not start_by or time.time() >= end:
+            return state
+        await run_in_threadpool(expire, job_id)  # False when a worker claimed it: then wait for its result
+        return await self.state(job_id, max(0.001, end - time.time()))
+
     async def follow_started(self, job_id: str, timeout: float) -> bool | None:
         """True once the follow is reading the container; False when the job ended first (it failed,
         e.g. no such container: read its state); None at the timeout (not picked up yet)."""
@@ -62,7 +77,7 @@ class Waiter:
         return any(as_str(k) == follow_key(job_id) for k in keys)
 
     async def hold(self, job_id: str) -> None:
-        await self.client.set(follow_key(job_id) + ":alive", b"1", ex=ALIVE_TTL)
+        await self.client.set(*alive_record(self.key, follow_key(job_id)), ex=ALIVE_TTL)
 
     async def release(self, job_id: str) -> None:
         with contextlib.suppress(redis.RedisError):  # else it lapses by itself within ALIVE_TTL

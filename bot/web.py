@@ -64,7 +64,7 @@ def cors(settings: Settings) -> list[Middleware]:
 def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
-    waiter = Waiter(settings.redis_url, dispatcher.redis)
+    waiter = Waiter(settings.redis_url, dispatcher.redis, settings.require_job_key())
     api = Api(settings, policy, dispatcher, waiter)
     # One bolt app for both ways Slack reaches us: POST /slack/events and the Socket Mode connection.
     bolt = None

@@ -40,8 +40,10 @@ class Alerter:
         replier: SlackReplier,
         host: str,
         rules: Sequence[NotifyRule],
+        seal_key: bytes,
     ) -> None:
         self.conn, self.gw, self.slack, self.host, self.rules = conn, gateway, replier, host, tuple(rules)
+        self.seal_key = seal_key  # checks the quiet marks the bot's own stops leave
         self.state = Incidents(conn, host)
         # Restarts are kept as long as the longest window any rule looks at.
         self.keep = max((r.restart_loop.seconds for r in self.rules), default=300.0)
@@ -87,7 +89,7 @@ class Alerter:
     # --- events --------------------------------------------------------------------------------------
 
     def _die(self, event: dict[str, Any], container_id: str) -> None:
-        if quiet.take(self.conn, self.host, container_id):
+        if quiet.take(self.conn, self.seal_key, self.host, container_id):
             log.info("container %s was stopped by the bot: no alert", container_id[:12])
             return
         info = self._inspect(container_id)

@@ -35,7 +35,14 @@ def ask_every_host(conn: redis.Redis, key: bytes, p: Payload, part: c.Command) -
     for host in registry.live_hosts(conn):
         job_id = uuid.uuid4().hex
         child = new_payload(
-            job_id, p.text, dataclasses.replace(part, host=host), p.actor, ReplyTo(), host, admin=p.admin
+            job_id,
+            p.text,
+            dataclasses.replace(part, host=host),
+            p.actor,
+            ReplyTo(),
+            host,
+            admin=p.admin,
+            deadline=PART_WAIT,  # a part nobody took in time is not waited for, so it must never run late
         )
         Queue(queue_name(host), connection=conn, serializer=JSONSerializer).enqueue(
             EXECUTE,

@@ -1,7 +1,7 @@
 """`logs --follow`: a container's new lines go into a Redis stream as they come.
 
 The reader (the web's SSE relay, or the shell) holds `<stream>:alive` while it reads; when
-that key lapses the follow stops reading from Docker. It also ends when the container
+that sealed key lapses the follow stops reading from Docker (bot/follow_control.py). It also ends when the container
 stops or its time is up. Lines are written in batches (every 50 ms or 500 lines), so a
 chatty container costs a round trip per batch, not per line.
 """
@@ -14,7 +14,8 @@ import time
 import redis
 
 from bot import commands as c
-from bot.dispatch import STOP_ACTION, follow_key
+from bot.dispatch import STOP_ACTION
+from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
 from bot.units import format_duration, parse_docker_time
 from workers.gateway import DockerGateway
@@ -66,8 +67,8 @@ class Batcher:
 class RedisSink:
     """For the API's SSE relay and the shell: lines into a Redis stream, while the reader holds its key."""
 
-    def __init__(self, conn: redis.Redis, key: str, name: str) -> None:
-        self.conn, self.key = conn, key
+    def __init__(self, conn: redis.Redis, key: str, name: str, seal_key: bytes) -> None:
+        self.conn, self.key, self.seal_key = conn, key, seal_key
         self.out = Batcher(conn, key)
         conn.xadd(key, {"start": name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
 
@@ -78,7 +79,7 @@ class RedisSink:
         self.out.flush(end=end)
 
     def gone(self) -> str | None:
-        return None if self.conn.exists(self.key + ":alive") else "the reader disconnected"
+        return None if reader_alive(self.conn, self.seal_key, self.key) else "the reader disconnected"
 
     @property
     def sent(self) -> int:
@@ -88,8 +89,8 @@ class RedisSink:
 class SlackSink:
     """For chat: lines into the job's thread, at most one post or edit a second, with a Stop button."""
 
-    def __init__(self, conn: redis.Redis, key: str, session: Session, name: str, limit: float) -> None:
-        self.conn, self.key, self.session = conn, key, session
+    def __init__(self, conn: redis.Redis, key: str, session: Session, name: str, limit: float, seal_key: bytes) -> None:
+        self.conn, self.key, self.session, self.seal_key = conn, key, session, seal_key
         self.pending: list[str] = []
         self.current: tuple[str, list[str]] | None = None  # the thread message being filled, and its lines
         self.last = 0.0
@@ -139,14 +140,16 @@ class SlackSink:
         self.sent += len(lines)
 
     def gone(self) -> str | None:
-        return "Stop was pressed" if self.conn.exists(self.key + ":stop") else None
+        return "Stop was pressed" if stop_pressed(self.conn, self.seal_key, self.key) else None
 
 
 def _block(lines: list[str]) -> str:
     return "```\n" + "\n".join(line[:SLACK_MESSAGE] for line in lines) + "\n```"
 
 
-def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, session: Session | None = None) -> Outcome:
+def follow(
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: bytes, session: Session | None = None
+) -> Outcome:
     key = follow_key(p.id)
     after = parse_docker_time(cmd.after) if cmd.after else None
     if after:  # resuming: everything from that second on, the lines already sent skipped below
@@ -157,7 +160,9 @@ def follow(gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, sessio
     limit = cmd.follow or 0.0
     to_slack = session is not None and p.actor.source not in ("api", "shell")
     out: RedisSink | SlackSink = (
-        SlackSink(conn, key, session, row.name, limit) if session and to_slack else RedisSink(conn, key, row.name)
+        SlackSink(conn, key, session, row.name, limit, seal_key)
+        if session and to_slack
+        else RedisSink(conn, key, row.name, seal_key)
     )
     ended = ["the container stopped"]
     done = threading.Event()

@@ -26,8 +26,9 @@ from rq.utils import now
 
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
+from bot.jobs import Payload, Unsigned
 from bot.settings import Settings
-from workers import follow, progress, quiet, reaper, redeploy, tasks
+from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 from workers.watcher import start_watcher
@@ -84,6 +85,10 @@ def on_failure(job: Job, exc_type: type[BaseException], exc: BaseException, tb: 
     return True
 
 
+def _deliver(p: Payload, outcome: Outcome) -> None:
+    tasks.deliver(p, outcome, 0.0)
+
+
 class DockerverseWorker(SimpleWorker):
     """RQ's SimpleWorker with cheaper heartbeats, and one that notices a Redis that lost it."""
 
@@ -95,11 +100,35 @@ class DockerverseWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
-        reaper.keep_alive(self.connection, self.name, stop, registration=(self.key, self.worker_ttl))
+        reaper.keep_alive(
+            self.connection, self.name, stop, registration=(self.key, self.worker_ttl), chore=self._sweep_expired
+        )
         try:
             return bool(super().work(*args, **kwargs))
         finally:
             stop.set()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Settled before RQ marks the job started: a replayed id is dropped without touching the record of
+        # its first run, and a stale job never begins.
+        try:
+            admitted = admission.admit(self.connection, tasks.runtime().key, job, time.time()) is not None
+        except Unsigned:
+            admitted = True  # SignedJob.func refuses it inside RQ, which fails the job saying why
+        if admitted:
+            super().execute_job(job, queue)
+            return
+        self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
+        admission.tell(self.connection, tasks.runtime().key, _deliver)
+
+    def _sweep_expired(self) -> None:
+        """From the keep-alive thread, every few seconds, whatever the worker is busy with."""
+        try:
+            admission.sweep(self.connection, tasks.runtime().key, _deliver)
+        except redis.RedisError as exc:
+            log.debug("could not look for expired jobs: %s", exc)
+        except Exception:  # housekeeping must never take the worker down with it
+            log.exception("looking for expired jobs failed")
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         # RQ beats five times a job, three round trips each; plain beats closer than a second apart add
@@ -119,7 +148,7 @@ class DockerverseWorker(SimpleWorker):
                     reaper.reap(self.connection, SignedJob, on_failure)
                     reaper.rescue_limbo(self.connection)
                     # A redeploy its dead worker left half-done is put back as it was.
-                    redeploy.recover(self.connection, tasks.runtime().gateway)
+                    redeploy.recover(self.connection, tasks.runtime().key, tasks.runtime().gateway)
                 except redis.RedisError as exc:
                     log.warning("could not look for jobs of dead workers: %s", exc)
                 except DockerverseError as exc:
@@ -166,7 +195,7 @@ REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
     connection = connect(settings.redis_url)
-    quiet.use(connection)  # the stop, restart and rm handlers mark what they stop: no alert for it
+    quiet.use(connection, settings.require_job_key())  # stop, restart and rm mark what they stop: no alert
     return DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],
         connection=connection,

@@ -2,7 +2,8 @@
 
 The stop, restart and rm handlers mark the container in Redis just before they act; the event
 watcher takes the mark with the `die` that follows and stays quiet. A mark is used once and
-lapses on its own, so a later crash of the same container is reported as usual.
+lapses on its own, so a later crash of the same container is reported as usual. Marks are sealed
+(bot/sealed.py): one written into Redis by anyone else hides nothing.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from contextlib import contextmanager
 
 import redis
 
+from bot.sealed import seal, unseal
+
 log = logging.getLogger(__name__)
 QUIET_SECONDS = 120  # Docker's stop waits 10 s before SIGKILL; the watcher may also lag a little
 _conn: redis.Redis | None = None
+_key = b""
 
 
-def use(conn: redis.Redis) -> None:
-    """The worker's Redis, for the handlers' marks (set when the worker is built)."""
-    global _conn
-    _conn = conn
+def use(conn: redis.Redis, seal_key: bytes) -> None:
+    """The worker's Redis and sealing key, for the handlers' marks (set when the worker is built)."""
+    global _conn, _key
+    _conn, _key = conn, seal_key
 
 
 def key(host: str, container_id: str) -> str:
@@ -34,7 +38,8 @@ def mark(host: str, container_id: str) -> None:
     if _conn is None:  # handlers called directly (tests), not by a worker: nothing to tell
         return
     try:
-        _conn.set(key(host, container_id), b"1", ex=QUIET_SECONDS)
+        name = key(host, container_id)
+        _conn.set(name, seal(_key, name, "quiet", ttl=QUIET_SECONDS), ex=QUIET_SECONDS)
     except redis.RedisError as exc:
         log.warning("could not mark %s as stopped by the bot, so an alert may follow: %s", container_id[:12], exc)
 
@@ -59,6 +64,7 @@ def ours(host: str, container_id: str, live: bool = True) -> Iterator[None]:
         raise
 
 
-def take(conn: redis.Redis, host: str, container_id: str) -> bool:
+def take(conn: redis.Redis, seal_key: bytes, host: str, container_id: str) -> bool:
     """True, once, when the bot marked this container: the die it caused."""
-    return bool(conn.delete(key(host, container_id)))
+    name = key(host, container_id)
+    return bool(unseal(seal_key, name, conn.getdel(name)) == "quiet")

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot import claims
 from bot.jobstate import as_str
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,14 @@ CLAIM_PREFIX = "dockerverse:reaped:"
 
 
 def keep_alive(
-    conn: redis.Redis, worker_name: str, stop: threading.Event, registration: tuple[str, int] | None = None
+    conn: redis.Redis,
+    worker_name: str,
+    stop: threading.Event,
+    registration: tuple[str, int] | None = None,
+    chore: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """A daemon thread that says this worker process lives, job or no job; it also keeps the worker's
-    RQ registration (key, ttl) from lapsing during a long job."""
+    RQ registration (key, ttl) from lapsing during a long job, and does ``chore`` each time."""
 
     def beat() -> None:
         while True:
@@ -44,6 +51,8 @@ def keep_alive(
                     pipe.execute()
             except redis.RedisError as exc:  # Redis away: the worker's own loop reports and reconnects
                 log.debug("alive key not written: %s", exc)
+            if chore is not None:
+                chore()
             if stop.wait(ALIVE_EVERY):
                 return
 
@@ -77,8 +86,10 @@ def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) ->
                 dead[entry] = 0
                 continue
             # Not begun (RQ marks a job started just before running it), so nothing of it ran: run it
-            # after all. RQ's own clean-up would skip it, and nobody would ever hear of it.
-            requeue(conn, queue_key, job_id, started=(key, entry))
+            # after all (RQ's own clean-up would skip it, and nobody would ever hear of it), unless the
+            # dead worker had claimed it: claims are never given back, so it ends unrun and is told.
+            if not _interrupted(conn, job_id, queue_key, (key, entry)):
+                requeue(conn, queue_key, job_id, started=(key, entry))
             conn.delete(CLAIM_PREFIX + job_id)
             found += 1
             log.warning("job %s was taken by dead worker %s before it began: queued again", job_id, name)
@@ -103,6 +114,23 @@ def requeue(conn: redis.Redis, queue_key: str, job_id: str, started: tuple[str, 
         pipe.rpush(queue_key, job_id)
         removed = pipe.execute()[-2]
     return bool(removed)
+
+
+def _interrupted(conn: redis.Redis, job_id: str, queue_key: str, started: tuple[str, str] | None = None) -> bool:
+    """True when the never-begun job had been claimed by its dead worker: then it is ended unrun and its
+    person told (see claims.interrupt), or, when it had ended already (a replayed id), just let go."""
+    if not claims.claimed(conn, job_id):
+        return False
+    try:
+        job: Job | None = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:
+        job = None
+    if job is None or not claims.interrupt(conn, job):
+        log.warning("job %s was claimed before and has ended: dropped from %s unrun", job_id, queue_key)
+        conn.lrem(queue_key + ":intermediate", 0, job_id)
+    if started:
+        conn.zrem(*started)
+    return True
 
 
 LIMBO_PREFIX = "dockerverse:limbo:"
@@ -132,6 +160,9 @@ def rescue_limbo(conn: redis.Redis) -> int:
                 continue  # first seen now: a live worker may be about to start it
             first = float(as_str(conn.get(seen) or b"0"))
             if time.time() - first < LIMBO_GRACE:
+                continue
+            if _interrupted(conn, job_id, queue_key):
+                conn.delete(seen)
                 continue
             if not requeue(conn, queue_key, job_id):  # another worker rescued it meanwhile: take this copy back
                 conn.lrem(queue_key, -1, job_id)

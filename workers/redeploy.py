@@ -13,12 +13,13 @@ The order keeps a working container at every step:
 One redeploy per container at a time: a Redis key (SET NX, with the job's timeout) is both the
 lock and the journal of what was done. A worker killed half-way leaves that journal behind; any
 worker of the host finds it once the dead worker's liveness key lapses and reverts (`recover`).
+The journal is sealed (bot/sealed.py): a forged one is ignored, and recovery removes only a new
+container carrying the job's own label, and an old one only once that new one holds the name.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from bot.errors import DockerFailure, DockerverseError, PolicyError
 from bot.jobs import Payload
 from bot.jobstate import as_str
 from bot.policy import check_image_allowed
+from bot.sealed import seal, unseal
 from bot.units import format_duration
 from workers import progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
@@ -51,7 +53,7 @@ MARGIN = 60.0  # seconds of the job's timeout kept for a rollback after the heal
 # taken it over meanwhile): compare the job id and act in one step.
 _IF_OURS = """
 local raw = redis.call('GET', KEYS[1])
-if not raw or cjson.decode(raw)['job'] ~= ARGV[1] then return 0 end
+if not raw or cjson.decode(raw)['d']['job'] ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
 return 1
 """
@@ -70,23 +72,29 @@ class Journal:
     """The lock and the record of a redeploy in flight, kept in Redis."""
 
     conn: redis.Redis
+    seal_key: bytes
     key: str
     data: dict[str, Any]
+    expires: float
+
+    def sealed(self) -> str:
+        return seal(self.seal_key, self.key, self.data, ttl=max(1.0, self.expires - time.time()))
 
     def note(self, **changes: Any) -> bool:
         """Record progress; False when the journal is not ours any more."""
         self.data.update(changes)
-        return bool(self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], json.dumps(self.data)))
+        return bool(self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], self.sealed()))
 
     def release(self) -> None:
         self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], "")
 
 
-def acquire(conn: redis.Redis, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
+def acquire(conn: redis.Redis, seal_key: bytes, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
     key = journal_key(host, name)
-    if conn.set(key, json.dumps(data), nx=True, ex=ttl):
-        return Journal(conn, key, data)
-    held = _load(conn.get(key)) or {}
+    journal = Journal(conn, seal_key, key, data, time.time() + ttl)
+    if conn.set(key, journal.sealed(), nx=True, ex=ttl):
+        return journal
+    held = _load(seal_key, key, conn.get(key)) or {}
     since = format_duration(time.time() - float(held.get("since", time.time())))
     raise DockerFailure(
         f"`{name}` on `{host}` is already being redeployed by {held.get('actor', 'someone')} "
@@ -94,15 +102,14 @@ def acquire(conn: redis.Redis, host: str, name: str, data: dict[str, Any], ttl: 
     )
 
 
-def _load(raw: Any) -> dict[str, Any] | None:
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        return None
+def _load(seal_key: bytes, key: str, raw: Any) -> dict[str, Any] | None:
+    data = unseal(seal_key, key, raw)
     return data if isinstance(data, dict) else None
 
 
-def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, worker: str, ttl: int) -> Outcome:
+def redeploy(
+    gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, seal_key: bytes, worker: str, ttl: int
+) -> Outcome:
     began = time.monotonic()
     old = gw.inspect(cmd.target)
     name = str(old.get("Name", "")).lstrip("/")
@@ -128,6 +135,7 @@ def redeploy(gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, 
 
     journal = acquire(
         conn,
+        seal_key,
         gw.host_name,
         name,
         {
@@ -221,7 +229,7 @@ def _swap(
         proven, reason = False, f"Docker failed during the swap: {exc.message}"
     except BaseException:
         with contextlib.suppress(Exception):
-            if restore(gw, name, old_id, new_id, was_running):
+            if restore(gw, name, old_id, new_id, p.id, was_running):
                 journal.data["phase"] = "restored"
         raise
     if not proven:
@@ -323,7 +331,7 @@ def _rollback(
     lines = _last_lines(gw, new_id)
     steps.append(f"{format_duration(time.monotonic() - began):>6}  not proven: {reason}; rolling back")
     progress.report(f"Rolling back `{name}` on `{gw.host_name}`: {reason}")
-    back = restore(gw, name, old_id, new_id, was_running)
+    back = restore(gw, name, old_id, new_id, p.id, was_running)
     journal.data["phase"] = "restored"
     after = (
         "The previous container is running again."
@@ -341,9 +349,19 @@ def _rollback(
     )
 
 
-def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_running: bool = True) -> bool:
+def _made_by(gw: DockerGateway, cid: str | None, job: str) -> dict[str, Any] | None:
+    """The container's inspect when it carries ``job``'s label (the redeploy made it), else None."""
+    found = gw.find(cid) if cid else None
+    labels = ((found or {}).get("Config") or {}).get("Labels") or {}
+    return found if labels.get(LABEL_JOB) == job else None
+
+
+def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, job: str, was_running: bool = True) -> bool:
     """Back to the old container from any point of a swap: the new one goes, the old one gets its name back
-    (and runs, if it ran). Idempotent. False when the old container is gone: the new one is then kept."""
+    (and runs, if it ran). Idempotent. False when the old container is gone: the new one is then kept.
+    Only a new container carrying the job's own label is ever removed."""
+    if new_id and _made_by(gw, new_id, job) is None:
+        new_id = None  # not the one this job made (or gone already): never touched
     old = gw.find(old_id)
     if old is None:
         log.error("redeploy of %s: the old container %s is gone; keeping the new one", name, old_id[:12])
@@ -363,13 +381,13 @@ def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, was_r
     return True
 
 
-def recover(conn: redis.Redis, gw: DockerGateway) -> int:
+def recover(conn: redis.Redis, seal_key: bytes, gw: DockerGateway) -> int:
     """Finish the redeploys on this host whose worker died mid-way (its liveness key lapsed): revert
     them, or, once the new container had proved itself (`committed`), just remove the old one."""
     done = 0
     for raw in conn.scan_iter(match=journal_key(gw.host_name, "*"), count=100):
         key = as_str(raw)
-        data = _load(conn.get(key))
+        data = _load(seal_key, key, conn.get(key))  # a forged or tampered journal is logged and ignored
         if data is None or not data.get("job") or conn.exists(ALIVE_PREFIX + str(data.get("worker"))):
             continue  # gone meanwhile, or its worker is still at it
         claim = CLAIM_PREFIX + key.removeprefix(PREFIX)
@@ -377,11 +395,11 @@ def recover(conn: redis.Redis, gw: DockerGateway) -> int:
             continue  # another worker of this host is on it
         try:
             phase = data.get("phase")
+            job, old_id = str(data["job"]), str(data["old_id"])
             if phase == "committed":
-                quiet.mark(gw.host_name, str(data["old_id"]))
-                gw.discard(str(data["old_id"]))
+                _finish_committed(gw, data, job, old_id)
             elif phase not in ("pulling", "restored"):  # before the swap nothing was touched
-                restore(gw, str(data["name"]), str(data["old_id"]), data.get("new_id"), bool(data.get("was_running")))
+                restore(gw, str(data["name"]), old_id, data.get("new_id"), job, bool(data.get("was_running")))
             conn.eval(_IF_OURS, 1, key, str(data["job"]), "")
             done += 1
             log.warning(
@@ -396,3 +414,25 @@ def recover(conn: redis.Redis, gw: DockerGateway) -> int:
         finally:
             conn.delete(claim)
     return done
+
+
+def _finish_committed(gw: DockerGateway, data: dict[str, Any], job: str, old_id: str) -> None:
+    """The new container proved itself: remove the old one, but only while the job's own new container
+    holds the name and the old one is still the one it set aside."""
+    new = _made_by(gw, data.get("new_id"), job)
+    old = gw.find(old_id)
+    if old is None:
+        return
+    if new is None or str(new.get("Name", "")).lstrip("/") != data.get("name"):
+        log.error(
+            "redeploy journal of %s says committed, but the job's new container does not hold the name: "
+            "leaving %s alone",
+            data.get("name"),
+            old_id[:12],
+        )
+        return
+    if str(old.get("Name", "")).lstrip("/") != data.get("aside"):
+        log.error("redeploy of %s: %s is not the container set aside: leaving it alone", data.get("name"), old_id[:12])
+        return
+    quiet.mark(gw.host_name, old_id)
+    gw.discard(old_id)

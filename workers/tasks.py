@@ -18,7 +18,7 @@ from rq import get_current_job
 from bot import commands as c
 from bot import confirm
 from bot.errors import DockerverseError
-from bot.jobs import Payload, verify
+from bot.jobs import Payload, Unsigned, open_envelope
 from bot.settings import Settings
 from workers import fanout, progress
 from workers.follow import follow
@@ -64,15 +64,10 @@ def runtime() -> Runtime:
 
 def trusted_payload(payload: Any, sig: Any, job_id: str | None) -> Payload:
     """The payload, if its signature is ours and it was issued for this job; else ``UntrustedJob``."""
-    rt = runtime()
-    if not isinstance(payload, dict) or not isinstance(sig, str) or not verify(rt.key, payload, sig):
-        raise UntrustedJob("job payload signature is missing or invalid")
-    if job_id is not None and payload.get("id") != job_id:
-        raise UntrustedJob(f"payload was signed for job {payload.get('id')!r}, not {job_id!r}")
     try:
-        return Payload.from_json(payload)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UntrustedJob(f"signed payload does not parse: {exc}") from None
+        return open_envelope(runtime().key, {"payload": payload, "sig": sig}, job_id)
+    except Unsigned as exc:
+        raise UntrustedJob(str(exc)) from None
 
 
 def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
@@ -91,10 +86,10 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
     else:
         try:
             if isinstance(p.command, c.Logs) and p.command.follow and job is not None:
-                outcome = follow(rt.gateway, p.command, p, job.connection, session)
+                outcome = follow(rt.gateway, p.command, p, job.connection, rt.key, session)
             elif isinstance(p.command, c.Redeploy) and job is not None:
                 worker = job.worker_name or ""
-                outcome = redeploy(rt.gateway, p.command, p, job.connection, worker, int(job.timeout or 3600))
+                outcome = redeploy(rt.gateway, p.command, p, job.connection, rt.key, worker, int(job.timeout or 3600))
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
             elif isinstance(p.command, c.Hosts) and not p.command.local and job is not None:
@@ -107,7 +102,7 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
             outcome = Outcome(False, exc.message, status=exc.status)
     seconds = time.monotonic() - started
     if outcome.confirm is True and job is not None:
-        token = confirm.ask(job.connection, confirm.Pending(p.text, p.text, p.actor.id, p.reply))
+        token = confirm.ask(job.connection, rt.key, confirm.Pending(p.text, p.text, p.actor.id, p.reply))
         outcome = dataclasses.replace(outcome, confirm=token)
     if not outcome.ok and job is not None:
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column

@@ -233,4 +233,5 @@ def start_watcher(settings: Settings, host: str) -> Watcher | None:
     conn = connect(settings.redis_url)
     gateway = DockerGateway(host, environment=settings.docker_environment())
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url)
-    return Watcher(conn, gateway, Alerter(conn, gateway, replier, host, rules), host).start()
+    alerter = Alerter(conn, gateway, replier, host, rules, settings.require_job_key())
+    return Watcher(conn, gateway, alerter, host).start()
