@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.cmd in ("worker", "up"):
+            from bot.policy import load_policy
+
+            # A mistyped policy stops them here, before any child starts (the web's create_app reads it too).
+            load_policy(settings.config_path)
         if args.cmd == "web":
             import uvicorn
 

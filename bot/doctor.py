@@ -48,7 +48,8 @@ class Doctor:
         try:
             policy = load_policy(s.config_path)
         except DockerverseError as exc:
-            self.say(FAIL, f"Policy: {exc.message}")
+            for problem in exc.message.splitlines():  # one ❌ a mistake
+                self.say(FAIL, f"Policy: {problem}")
             return None
         if s.config_path:
             self.say(OK, f"Policy: {s.config_path} ({len(policy.roles)} roles, {len(policy.hooks)} hooks)")

@@ -16,9 +16,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from bot.errors import DockerverseError
+from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError
+
+from bot.schema import Strict, Text, one_of, problems, refusal, refuse, shown
 
 EVENTS = ("die", "oom", "unhealthy", "restart_loop")
 EXAMPLE = "- {channel: C0ALERTS, events: [die, oom, unhealthy, restart_loop], containers: ['*']}"
@@ -75,69 +77,62 @@ def rules_for(rules: Sequence[NotifyRule], event: str, name: str, labels: Mappin
     return found
 
 
-def _strings(raw: Any, what: str) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x for x in raw):
-        raise ValueError(f"`{what}` must be a non-empty list of strings")
-    return tuple(raw)
+Event = Annotated[str, AfterValidator(one_of("event", EVENTS))]
+Label = tuple[str, str | None]
 
 
-def _labels(raw: Any) -> tuple[tuple[str, str | None], ...]:
-    if isinstance(raw, dict):
-        return tuple((str(k), None if v is None else str(v)) for k, v in raw.items())
+def _labels(raw: Any) -> tuple[Label, ...]:
+    """`{team: payments}` or `["team=payments", "tier"]` (a bare key: any value)."""
+    if isinstance(raw, dict) and all(isinstance(k, str) and k for k in raw):
+        bad = [k for k, v in raw.items() if v is not None and not isinstance(v, str)]
+        if bad:
+            raise refuse(f"the value of `{bad[0]}` must be text, not {shown(raw[bad[0]])} (quote it)")
+        return tuple(raw.items())
     if isinstance(raw, list) and all(isinstance(x, str) and x and not x.startswith("=") for x in raw):
         return tuple((k, v) if sep else (k, None) for k, sep, v in (x.partition("=") for x in raw))
-    raise ValueError('`labels` must map keys to values ({team: payments}) or list "key=value" or "key" strings')
+    raise refuse('must map keys to values ({team: payments}) or list "key=value" or "key" strings')
 
 
-def _restart_loop(raw: Any) -> RestartLoop:
-    if not isinstance(raw, dict) or set(raw) - {"count", "minutes"}:
-        raise ValueError("`restart_loop` takes {count: N, minutes: M}")
-    base = RestartLoop()
-    count, minutes = raw.get("count", base.count), raw.get("minutes", base.minutes)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-        raise ValueError(f"`restart_loop.count` is {count!r}: it must be a whole number of restarts, 2 or more")
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0.1 <= minutes <= 1440:
-        raise ValueError(f"`restart_loop.minutes` is {minutes!r}: it must be a number from 0.1 to 1440")
-    return RestartLoop(count, float(minutes))
+def _minutes(value: float) -> float:
+    if not 0.1 <= value <= 1440:
+        raise refuse(f"must be a number from 0.1 to 1440, not {shown(value)}")
+    return value
 
 
-def _rule(raw: Any) -> NotifyRule:
-    if not isinstance(raw, dict):
-        raise ValueError("each entry must be a mapping")
-    unknown = set(raw) - {"channel", "events", "containers", "labels", "restart_loop"}
-    if unknown:
-        raise ValueError(
-            f"unknown keys {sorted(unknown)}; an entry takes channel, events, containers, labels and restart_loop"
+class RestartLoopSpec(Strict):
+    count: int = Field(RestartLoop.count, ge=2)
+    minutes: Annotated[float, AfterValidator(_minutes)] = RestartLoop.minutes
+
+
+class NotifyEntry(Strict):
+    """One entry of `notify:`, as the file says it; ``rule()`` is what the workers match."""
+
+    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    events: list[Event] = Field(min_length=1)
+    containers: list[Text] = Field(["*"], min_length=1)
+    labels: Annotated[tuple[Label, ...], PlainValidator(_labels)] | None = None
+    restart_loop: RestartLoopSpec | None = None
+
+    def rule(self) -> NotifyRule:
+        loop = self.restart_loop or RestartLoopSpec()
+        return NotifyRule(
+            channel=self.channel,
+            events=frozenset(self.events),
+            containers=tuple(self.containers),
+            labels=self.labels or (),
+            restart_loop=RestartLoop(loop.count, float(loop.minutes)),
         )
-    channel = raw.get("channel")
-    if not isinstance(channel, str) or not channel.strip():
-        raise ValueError("`channel` is missing: give the Slack channel id to post to (e.g. C0ALERTS)")
-    events = _strings(raw.get("events"), "events")
-    bad = [e for e in events if e not in EVENTS]
-    if bad:
-        valid = ", ".join(EVENTS)
-        raise ValueError(f"unknown event {', '.join(f'`{e}`' for e in bad)}: the events are {valid}")
-    return NotifyRule(
-        channel=channel.strip(),
-        events=frozenset(events),
-        containers=_strings(raw.get("containers", ["*"]), "containers"),
-        labels=_labels(raw["labels"]) if raw.get("labels") is not None else (),
-        restart_loop=_restart_loop(raw["restart_loop"]) if raw.get("restart_loop") is not None else RestartLoop(),
-    )
 
 
-def parse_notify(raw: Any, path: str) -> tuple[NotifyRule, ...]:
-    """The `notify:` list, validated; a mistake names the entry, what is wrong and an example."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise DockerverseError(f"{path}: `notify:` must be a list of entries, like\nnotify:\n  {EXAMPLE}")
-    rules = []
-    for i, entry in enumerate(raw, start=1):
-        try:
-            rules.append(_rule(entry))
-        except ValueError as exc:
-            raise DockerverseError(f"{path}: notify entry {i}: {exc}. Example: {EXAMPLE}") from None
-    return tuple(rules)
+ENTRIES: TypeAdapter[list[NotifyEntry] | None] = TypeAdapter(list[NotifyEntry] | None)
+
+
+def parse_notify(raw: Any, where: str) -> tuple[NotifyRule, ...]:
+    """The `notify:` list alone, validated; each mistake names the entry, the key and what is wrong.
+    (The policy file validates it with every other section: bot/policy_schema.py.)"""
+    try:
+        entries = ENTRIES.validate_python(raw)
+    except ValidationError as exc:
+        lines = problems(exc, list[NotifyEntry], ("notify",), {"notify": EXAMPLE})
+        raise refusal(where, lines) from None
+    return tuple(e.rule() for e in entries or ())

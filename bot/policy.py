@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
 from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
-from bot.notify import NotifyRule, parse_notify
-from bot.units import format_size, parse_duration, parse_size
+from bot.notify import NotifyRule
+from bot.policy_schema import DEFAULT_DEADLINES, DEFAULT_PERMISSIONS, DEFAULT_ROLES, LimitsSection, LimitsSpec, read
+from bot.units import format_size
 
-RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
 
 
@@ -47,6 +46,7 @@ class Hook:
     secret_env: str
     role: str
     channel: str | None = None
+    schemes: tuple[str, ...] = ("standard",)  # the signature schemes it accepts: standard, github
 
 
 @dataclass(frozen=True)
@@ -65,20 +65,9 @@ class Limits:
     pids: int
 
 
-DEFAULT_PERMISSIONS: dict[str, list[str]] = {
-    "viewer": ["help", "list", "logs", "images", "inspect", "hosts"],
-    "operator": ["run", "stop", "start", "restart", "rm", "pull", "redeploy"],
-    "admin": ["rmi"],
-}
-
-
-# Pulls and redeploys wait on the stream lane, behind log follows, and may rightly start later.
-DEFAULT_DEADLINES: dict[str, float] = {"default": 30.0, "pull": 600.0, "redeploy": 600.0}
-
-
 @dataclass(frozen=True)
 class Policy:
-    roles: dict[str, list[str]] = field(default_factory=lambda: {"viewer": ["*"]})
+    roles: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     # Ordered lowest first: each role also has every command of the roles before it.
     permissions: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
     image_allow: tuple[str, ...] = ("*",)
@@ -89,12 +78,9 @@ class Policy:
     rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
     default_host: str | None = None  # where commands without --host go; unset: the only host served
     notify: tuple[NotifyRule, ...] = ()  # Docker events the workers post to Slack (bot/notify.py)
-    # Seconds after it was issued that a job may still start, by command (`default` for the rest).
+    # Seconds after it was issued that a command's job may still start, by permission or `default`.
     deadlines: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
     source: str = "built-in defaults"
-
-    def deadline_for(self, permission: str) -> float:
-        return self.deadlines.get(permission, self.deadlines.get("default", DEFAULT_DEADLINES["default"]))
 
     @property
     def top_role(self) -> str:
@@ -117,6 +103,10 @@ class Policy:
         keys = {actor.id, "*"} | ({f"channel:{actor.channel}"} if actor.channel else set())
         held = [role for role in self.permissions if keys & set(self.roles.get(role, []))]
         return held[-1] if held else None
+
+    def deadline_for(self, permission: str) -> float:
+        """How long after it was issued a job of this command may still start: its own entry, else `default`."""
+        return self.deadlines.get(permission, self.deadlines.get("default", DEFAULT_DEADLINES["default"]))
 
     def lowest_role_for(self, permission: str) -> str | None:
         return next((r for r in self.permissions if permission in self.granted(r)), None)
@@ -198,96 +188,46 @@ def normalize_image(ref: str, pattern: bool = False) -> str:
     return f"{name}@{digest}" if digest else name
 
 
-def _limits(raw: dict[str, Any], fallback: Limits, where: str) -> Limits:
-    try:
-        return Limits(
-            memory=parse_size(str(raw.get("memory", f"{fallback.memory}b"))),
-            cpus=float(raw.get("cpus", fallback.cpus)),
-            pids=int(raw.get("pids", fallback.pids)),
-        )
-    except (ValueError, TypeError) as exc:
-        raise DockerverseError(
-            f"{where}: {exc}: fix the limits (example: {{memory: 512m, cpus: 1.0, pids: 256}})"
-        ) from None
-
-
-def _hooks(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, Hook]:
-    if not isinstance(raw, dict):
-        raise DockerverseError(f"{path}: `hooks:` must map names to {{secret_env: VAR, role: ROLE, channel: C}}.")
-    hooks = {}
-    for name, spec in raw.items():
-        if not isinstance(spec, dict) or not spec.get("secret_env") or not spec.get("role"):
-            raise DockerverseError(
-                f"{path}: hook `{name}` needs `secret_env` and `role` (example: "
-                "{secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY})."
-            )
-        if spec["role"] not in permissions:
-            raise DockerverseError(
-                f"{path}: hook `{name}` has role `{spec['role']}`, which is not under `permissions:`."
-            )
-        channel = spec.get("channel")
-        hooks[str(name)] = Hook(
-            str(name), str(spec["secret_env"]), str(spec["role"]), str(channel) if channel else None
-        )
-    return hooks
-
-
-def _tokens(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, Token]:
-    if not isinstance(raw, dict):
-        raise DockerverseError(f"{path}: `tokens:` must map names to {{token_env: VAR, role: ROLE}}.")
-    tokens = {}
-    for name, spec in raw.items():
-        if not isinstance(spec, dict) or not spec.get("token_env") or spec.get("role") not in permissions:
-            raise DockerverseError(
-                f"{path}: token `{name}` needs `token_env` and a `role` listed under `permissions:` "
-                "(example: {token_env: DASHBOARD_TOKEN, role: viewer})."
-            )
-        tokens[str(name)] = Token(str(name), str(spec["token_env"]), str(spec["role"]))
-    return tokens
+def _limits(spec: LimitsSpec | None, base: Limits) -> Limits:
+    """A key left out keeps the built-in value."""
+    if spec is None:
+        return base
+    return Limits(spec.memory or base.memory, spec.cpus or base.cpus, spec.pids or base.pids)
 
 
 def load_policy(path: str | None) -> Policy:
-    """Read the policy file, or the built-in defaults when no path is set. Fails loudly on a bad file."""
+    """Read the policy file, or the built-in defaults when no path is set. Fails loudly on a bad file:
+    every unknown key, wrong type or missing role, one line each, naming the file and the key's path."""
     if not path:
         return Policy()
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise DockerverseError(f"Cannot read the policy file {path} (DOCKERVERSE_CONFIG): {exc}") from None
-    if not isinstance(raw, dict):
-        raise DockerverseError(f"The policy file {path} must be a YAML mapping (roles:, permissions:, ...).")
+    spec = read(raw, f"the policy file {path}")
     base = Policy()
-    limits = raw.get("limits") or {}
-    roles = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("roles") or base.roles).items()}
-    perms = {str(k): [str(m) for m in (v or [])] for k, v in (raw.get("permissions") or base.permissions).items()}
+    perms = {role: list(cmds or []) for role, cmds in (spec.permissions or base.permissions).items()}
     if not any("redeploy" in cmds for cmds in perms.values()):
         # `redeploy` came after many policy files were written: where no role names it, the roles
         # that may `run` containers may redeploy them (a file that lists it decides for itself).
         for cmds in perms.values():
             if "run" in cmds:
                 cmds.append("redeploy")
-    unknown = set(roles) - set(perms)
-    if unknown:
-        raise DockerverseError(f"{path}: roles {sorted(unknown)} have no entry under `permissions:`; add them.")
-    hooks = _hooks(raw.get("hooks") or {}, perms, path)
-    tokens = _tokens(raw.get("tokens") or {}, perms, path)
-    rate = str((raw.get("rate_limits") or {}).get("mutating", base.rate_limit))
-    if not RATE.fullmatch(rate):
-        raise DockerverseError(f"{path}: rate_limits.mutating is `{rate}`; write it like `30/minute` or `5/second`.")
+    limits = spec.limits or LimitsSection()
     return Policy(
-        default_host=str(raw["default_host"]) if raw.get("default_host") else None,
-        rate_limit=rate,
-        roles=roles,
-        hooks=hooks,
-        tokens=tokens,
+        roles={role: list(members or []) for role, members in (spec.roles or base.roles).items()},
         permissions=perms,
-        image_allow=tuple(str(p) for p in ((raw.get("images") or {}).get("allow") or ["*"])),
-        default_limits=_limits(limits.get("default") or {}, base.default_limits, f"{path}: limits.default"),
-        max_limits=_limits(limits.get("max") or {}, base.max_limits, f"{path}: limits.max"),
-        notify=parse_notify(raw.get("notify"), path),
-        deadlines={
-            **DEFAULT_DEADLINES,
-            **{str(k): parse_duration(str(v)) for k, v in (raw.get("deadlines") or {}).items()},
+        image_allow=tuple(spec.images.allow) if spec.images else base.image_allow,
+        default_limits=_limits(limits.default, base.default_limits),
+        max_limits=_limits(limits.max, base.max_limits),
+        hooks={
+            name: Hook(name, h.secret_env, h.role, h.channel, tuple(dict.fromkeys(h.schemes)))
+            for name, h in (spec.hooks or {}).items()
         },
+        tokens={name: Token(name, t.token_env, t.role) for name, t in (spec.tokens or {}).items()},
+        rate_limit=spec.rate_limits.mutating if spec.rate_limits else base.rate_limit,
+        default_host=spec.default_host or None,
+        notify=tuple(entry.rule() for entry in spec.notify or ()),
+        deadlines={**base.deadlines, **(spec.deadlines or {})},
         source=f"the policy file {path}",
     )

@@ -56,6 +56,8 @@ PURE = {
     "bot/commands.py",
     "bot/units.py",
     "bot/policy.py",
+    "bot/policy_schema.py",
+    "bot/schema.py",
     "bot/notify.py",
     "bot/jobs.py",
     "workers/alert_messages.py",

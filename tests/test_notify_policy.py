@@ -85,16 +85,22 @@ def test_a_channel_hears_of_an_incident_once_however_many_entries_match() -> Non
     ("entries", "expected"),
     [
         ([{"channel": "C1", "events": ["die", "crash"]}], "unknown event `crash`: the events are die, oom, unhealthy"),
-        ([{"events": ["die"]}], "notify entry 1: `channel` is missing"),
-        ([{"channel": "C1"}], "`events` must be a non-empty list of strings"),
-        ([{"channel": "C1", "events": ["die"], "containers": []}], "`containers` must be a non-empty list"),
-        ([{"channel": "C1", "events": ["die"], "labels": "team"}], "`labels` must map keys to values"),
+        ([{"events": ["die"]}], "notify entry 1: channel: required but missing"),
+        ([{"channel": "C1"}], "notify entry 1: events: required but missing"),
+        ([{"channel": "C1", "events": ["die"], "containers": []}], "notify entry 1: containers: must not be empty"),
+        ([{"channel": "C1", "events": ["die"], "labels": "team"}], "notify entry 1: labels: must map keys to values"),
         ([{"channel": "C1", "events": ["die"], "restart_loop": {"count": 1}}], "2 or more"),
         ([{"channel": "C1", "events": ["die"], "restart_loop": {"minutes": 0}}], "a number from 0.1 to 1440"),
-        ([{"channel": "C1", "events": ["die"], "restart_loop": {"times": 3}}], "takes {count: N, minutes: M}"),
-        ([{"channel": "C1", "events": ["die"], "channels": ["C2"]}], "unknown keys ['channels']"),
-        ({"channel": "C1"}, "`notify:` must be a list of entries"),
-        ([{"channel": "C1", "events": ["die"]}, "C2"], "notify entry 2: each entry must be a mapping"),
+        (
+            [{"channel": "C1", "events": ["die"], "restart_loop": {"times": 3}}],
+            "notify entry 1: restart_loop.times: unknown key; the keys here are count, minutes",
+        ),
+        (
+            [{"channel": "C1", "events": ["die"], "channels": ["C2"]}],
+            "notify entry 1: channels: unknown key; did you mean channel?",
+        ),
+        ({"channel": "C1"}, "notify: must be a list, not a mapping"),
+        ([{"channel": "C1", "events": ["die"]}, "C2"], 'notify entry 2: must be a mapping (key: value), not "C2"'),
     ],
 )
 def test_mistakes_are_refused_saying_what_to_fix(entries: Any, expected: str) -> None:
