@@ -26,6 +26,8 @@ EDGES = {
         "bot/hosts.py",
         "workers/reaper.py",
         "bot/metrics.py",
+        "bot/claims.py",
+        "workers/admission.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -48,6 +50,9 @@ EDGES = {
         "workers/incidents.py",
         "workers/alerts.py",
         "workers/watcher.py",
+        "bot/claims.py",
+        "bot/follow_control.py",
+        "workers/admission.py",
     },
 }
 PURE = {
@@ -64,6 +69,7 @@ PURE = {
     "workers/render.py",
     "bot/home.py",
     "bot/blocks.py",
+    "bot/sealed.py",
 }
 
 
