@@ -74,3 +74,20 @@ def test_a_job_dequeued_but_never_started_is_queued_again_once(redis_url: str, m
     assert reaper.rescue_limbo(conn) == 1
     assert reaper.rescue_limbo(conn) == 0
     assert queue.job_ids == [job.id] and not conn.llen(queue.key + ":intermediate")
+
+
+def test_a_job_its_dead_worker_had_claimed_ends_unrun_and_is_told(redis_url: str) -> None:
+    """Claims are never given back: a job claimed by a worker that died before beginning it is not queued
+    again (a replay could otherwise reuse the claim) but failed with the reason and listed to be told."""
+    from bot import claims
+
+    conn = redis.Redis.from_url(redis_url)
+    job = taken_by_a_worker_that_died(conn)
+    assert claims.claim_run(conn, job.id)
+    assert reaper.reap(conn, Job, lambda *a: pytest.fail("a job that never began was failed as abandoned")) == 1
+    queue = Queue(QUEUE, connection=conn, serializer=JSONSerializer)
+    assert queue.job_ids == [] and not conn.zcard(queue.started_job_registry.key)
+    job.refresh()
+    assert job.get_status() == "failed" and job.meta["error"] == claims.INTERRUPTED
+    assert claims.take_untold(conn) == [(job.id, "interrupted")]
+    assert claims.take_untold(conn) == []  # told once

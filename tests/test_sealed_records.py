@@ -1,0 +1,53 @@
+"""Records a worker or the web acts on from Redis are sealed: a forged one is ignored (real Redis)."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from bot import confirm
+from bot.follow_control import alive_record, follow_key, reader_alive, stop_pressed, stop_record
+from bot.jobs import ReplyTo
+from workers import quiet
+
+KEY = b"a-job-key-of-32-bytes-for-tests!"
+
+
+def test_a_forged_confirmation_is_ignored_and_a_genuine_one_works_once(redis_url: str) -> None:
+    """Only a confirmation the bot wrote runs on Confirm; a record written into Redis by anyone else is None."""
+    conn = redis.Redis.from_url(redis_url)
+    pending = confirm.Pending("rm web", "rm web", "U0OPS", ReplyTo("C1"))
+    token = confirm.ask(conn, KEY, pending)
+    assert confirm.take(conn, KEY, token) == pending and confirm.take(conn, KEY, token) is None
+    forged = {"text": "rmi postgres --force", "shown": "x", "requested_by": "U0ADMIN", "reply": {"channel": "C1"}}
+    conn.set(confirm.PREFIX + "forgedtoken", json.dumps(forged))
+    assert confirm.take(conn, KEY, "forgedtoken") is None
+
+
+def test_a_forged_quiet_mark_hides_no_crash(redis_url: str) -> None:
+    """The event watcher stays quiet only for a death the bot itself caused and sealed."""
+    conn = redis.Redis.from_url(redis_url)
+    conn.set(quiet.key("local", "c1"), b"1")
+    assert not quiet.take(conn, KEY, "local", "c1")
+    quiet.use(conn, KEY)
+    try:
+        quiet.mark("local", "c2")
+        assert quiet.take(conn, KEY, "local", "c2") and not quiet.take(conn, KEY, "local", "c2")
+    finally:
+        quiet.use(None, b"")  # type: ignore[arg-type]
+
+
+def test_a_forged_keep_alive_or_stop_does_nothing_to_a_follow(redis_url: str) -> None:
+    """A follow keeps reading only while its real reader renews the sealed key, and stops only on a sealed Stop."""
+    conn = redis.Redis.from_url(redis_url)
+    stream = follow_key("f" * 32)
+    conn.set(stream + ":alive", b"1", ex=10)
+    conn.set(stream + ":stop", b"1", ex=10)
+    assert not reader_alive(conn, KEY, stream) and not stop_pressed(conn, KEY, stream)
+    conn.set(*alive_record(KEY, stream), ex=10)
+    conn.set(*stop_record(KEY, stream), ex=10)
+    assert reader_alive(conn, KEY, stream) and stop_pressed(conn, KEY, stream)
+    other = follow_key("e" * 32)  # a genuine record copied under another follow's key is refused
+    conn.set(other + ":alive", conn.get(stream + ":alive") or b"")
+    assert not reader_alive(conn, KEY, other)
