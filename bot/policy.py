@@ -47,6 +47,7 @@ class Hook:
     secret_env: str
     role: str
     channel: str | None = None
+    schemes: tuple[str, ...] = ("standard",)  # signature schemes it accepts: standard, github
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,14 @@ def _hooks(raw: Any, permissions: dict[str, list[str]], path: str) -> dict[str, 
                 f"{path}: hook `{name}` has role `{spec['role']}`, which is not under `permissions:`."
             )
         channel = spec.get("channel")
+        schemes = spec.get("schemes", ["standard"])
+        if not isinstance(schemes, list) or not schemes or not all(s in ("standard", "github") for s in schemes):
+            raise DockerverseError(
+                f"{path}: hook `{name}` has `schemes: {schemes}`; list the signature schemes it accepts from "
+                "[standard, github] (example: `schemes: [standard, github]`)."
+            )
         hooks[str(name)] = Hook(
-            str(name), str(spec["secret_env"]), str(spec["role"]), str(channel) if channel else None
+            str(name), str(spec["secret_env"]), str(spec["role"]), str(channel) if channel else None, tuple(schemes)
         )
     return hooks
 
