@@ -16,6 +16,27 @@ TOLERANCE = 300  # seconds, both ways: Standard Webhooks' window for stale or fu
 WHSEC = "whsec_"
 
 
+def standard_key(secret: str) -> bytes:
+    """Standard Webhooks: `whsec_<base64>` is that base64's bytes; any other secret its UTF-8 bytes.
+
+    Raises ValueError when the part after `whsec_` is not base64. (The reference package's
+    own decoding skips characters that are not base64, so `whsec_...` becomes an empty key.)
+    """
+    if not secret.startswith(WHSEC):
+        return secret.encode()
+    text = secret[len(WHSEC) :]
+    try:
+        # Senders often drop the `=` padding; anything else that is not base64 is refused.
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the part after `{WHSEC}` is not base64 ({exc})") from None
+
+
+def github_key(secret: str) -> bytes:
+    """GitHub: the secret as typed into the webhook's settings, as UTF-8 (never base64-decoded)."""
+    return secret.encode()
+
+
 def secret_bytes(secret: str) -> bytes:
     """`whsec_<base64>` is base64-decoded, as the Standard Webhooks spec says; anything else is UTF-8."""
     if secret.startswith(WHSEC):

@@ -51,6 +51,8 @@ EDGES = {
     },
 }
 PURE = {
+    "bot/hook_signatures.py",
+    "bot/keys.py",
     "bot/grammar.py",
     "bot/specs.py",
     "bot/commands.py",
