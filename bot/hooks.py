@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 from bot.dispatch import FINAL, Dispatcher
 from bot.errors import DockerverseError
-from bot.hook_signatures import secret_bytes, verify_github, verify_standard
+from bot.hook_signatures import verify_github, verify_standard
 from bot.jobs import ReplyTo
+from bot.keys import hook_variable, require_key
 from bot.policy import Actor, Hook
 from bot.settings import Settings
 from bot.waiter import Waiter
@@ -71,11 +72,11 @@ class HookEndpoint:
         self.hooks = hooks
         self.dispatcher = dispatcher
         self.waiter = waiter
-        self.keys: dict[str, bytes] = {}
+        self.keys: dict[str, dict[str, bytes]] = {}  # hook -> scheme -> key
         for name, hook in hooks.items():
             secret = settings.lookup(hook.secret_env)
             if secret:
-                self.keys[name] = secret_bytes(secret)
+                self.keys[name] = {s: require_key(hook_variable(hook), secret, s) for s in ("standard", "github")}
             else:
                 log.error("hook %s: %s is not set, so the hook answers 503 until it is", name, hook.secret_env)
 
@@ -94,13 +95,13 @@ class HookEndpoint:
         hook = self.hooks.get(name)
         if hook is None:
             return refuse(404, f"No hook `{name}`: hooks are defined under `hooks:` in the policy file.")
-        key = self.keys.get(name)
-        if key is None:
+        keys = self.keys.get(name)
+        if keys is None:
             return refuse(503, f"Hook `{name}` has no secret: set {hook.secret_env} on the web process.")
         body = await read_limited(request, MAX_BODY)
         if body is None:
             return refuse(413, f"The body is over {MAX_BODY // 1024} KiB; a hook takes a short JSON command.")
-        reason, delivery = self.verify(key, request, body)
+        reason, delivery = self.verify(keys, request, body)
         if reason:
             return refuse(401, f"Signature refused: {reason}. Sign with the hook's secret (see `dockerverse send`).")
         try:
@@ -115,18 +116,17 @@ class HookEndpoint:
             return refuse(exc.status, exc.message, getattr(exc, "retry_after", None))
 
     @staticmethod
-    def verify(key: bytes, request: Request, body: bytes) -> tuple[str | None, str | None]:
+    def verify(keys: dict[str, bytes], request: Request, body: bytes) -> tuple[str | None, str | None]:
         """(reason refused or None, delivery id for dedupe)."""
         headers = request.headers
         if "webhook-signature" in headers:
-            msg_id = headers.get("webhook-id", "")
-            reason = verify_standard(
-                key, msg_id, headers.get("webhook-timestamp", ""), headers["webhook-signature"], body, time.time()
-            )
+            msg_id, stamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+            reason = verify_standard(keys["standard"], msg_id, stamp, headers["webhook-signature"], body, time.time())
             return reason, f"sw:{msg_id}"
         if "x-hub-signature-256" in headers:
             delivery = headers.get("x-github-delivery")
-            return verify_github(key, headers["x-hub-signature-256"], body), f"gh:{delivery}" if delivery else None
+            reason = verify_github(keys["github"], headers["x-hub-signature-256"], body)
+            return reason, f"gh:{delivery}" if delivery else None
         return (
             "no signature: send webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks), "
             "or X-Hub-Signature-256",

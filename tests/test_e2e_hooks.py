@@ -14,7 +14,7 @@ import docker
 import httpx
 import pytest
 
-from bot.hook_signatures import github_signature, secret_bytes, standard_signature
+from bot.hook_signatures import github_key, github_signature, standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import RedisServer
 from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
@@ -44,7 +44,7 @@ def standard_headers(
         "webhook-id": msg_id,
         "webhook-timestamp": stamp,
         "content-type": "application/json",
-        "webhook-signature": standard_signature(secret_bytes(secret), msg_id, stamp, body),
+        "webhook-signature": standard_signature(standard_key(secret), msg_id, stamp, body),
     }
 
 
@@ -117,7 +117,7 @@ def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) ->
     """GitHub's scheme works; the same X-GitHub-Delivery twice is one job; the viewer hook cannot remove."""
     body = json.dumps({"command": "images", "wait": 30}).encode()
     headers = {
-        "X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), body),
+        "X-Hub-Signature-256": github_signature(github_key(GH_SECRET), body),
         "X-GitHub-Delivery": str(uuid.uuid4()),
         "content-type": "application/json",
     }
@@ -125,7 +125,7 @@ def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) ->
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
     rm = json.dumps({"command": "rm web"}).encode()
-    refused = hook(stack, "gh", rm, {"X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), rm)})
+    refused = hook(stack, "gh", rm, {"X-Hub-Signature-256": github_signature(github_key(GH_SECRET), rm)})
     assert refused.status_code == 403 and "Not allowed: `rm`" in refused.json()["error"]
 
 

@@ -49,6 +49,7 @@ EDGES = {
         "workers/alerts.py",
         "workers/watcher.py",
     },
+    "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
 }
 PURE = {
     "bot/hook_signatures.py",
