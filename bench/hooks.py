@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,7 @@ def main() -> None:
                     content=ours_body,
                     headers={
                         "X-Hub-Signature-256": github_signature(key, ours_body),
+                        "X-GitHub-Delivery": str(uuid.uuid4()),
                         "Content-Type": "application/json",
                     },
                 )

@@ -80,8 +80,10 @@ def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Sta
     out = broken.stdout
     for said in (
         "❌ Hook `ci`: CI_HOOK_SECRET is still `whsec_...`, a placeholder from deploy/.env.example.",
+        "❌ Hook `ci-github`: CI_HOOK_SECRET is still `whsec_...`",
         "❌ REST API: DOCKERVERSE_API_TOKEN is too short to be a key: 7 bytes",
         "❌ Job key: DOCKERVERSE_JOB_KEY is still `generate-with-openssl-rand-hex-32`",
+        "✅ Hook `gh`: GH_HOOK_SECRET is set (accepts standard, github)",
     ):
         assert said in out, out
 
