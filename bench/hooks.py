@@ -19,12 +19,13 @@ import statistics
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from bench.pipeline import pct
-from bot.hook_signatures import github_signature, secret_bytes
+from bot.hook_signatures import github_key, github_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import ensure_dockerd, free_port, start_redis
 from tests.support.stack import GH_SECRET, Stack
@@ -73,7 +74,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
     ensure_dockerd()
-    key = secret_bytes(GH_SECRET)
+    key = github_key(GH_SECRET)
     ours_body = json.dumps({"command": "list --all", "wait": 30}).encode()
     theirs_body = b'{"ref": "refs/heads/main"}'
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, httpx.Client() as http:
@@ -92,6 +93,7 @@ def main() -> None:
                     content=ours_body,
                     headers={
                         "X-Hub-Signature-256": github_signature(key, ours_body),
+                        "X-GitHub-Delivery": str(uuid.uuid4()),
                         "Content-Type": "application/json",
                     },
                 )

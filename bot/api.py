@@ -97,8 +97,9 @@ class Api:
         self.dispatcher = dispatcher
         self.waiter = waiter
         self.credentials: list[Credential] = []
-        if settings.api_token:
-            self.credentials.append(Credential("default", settings.api_token.encode(), "admin"))
+        api_token = settings.api_token_key()
+        if api_token:
+            self.credentials.append(Credential("default", api_token, "admin"))
         for token in policy.tokens.values():
             value = settings.lookup(token.token_env)
             if value:

@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
             return 0
         if args.cmd == "worker":
+            # Checked here too, not only in each worker: the supervisor would restart failing workers forever.
+            settings.require_job_key()
             host = args.docker_host_name or settings.host_name
             if args.burst or args.lane:
                 from workers.main import LANES, run_worker

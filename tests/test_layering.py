@@ -54,8 +54,11 @@ EDGES = {
         "bot/follow_control.py",
         "workers/admission.py",
     },
+    "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
 }
 PURE = {
+    "bot/hook_signatures.py",
+    "bot/keys.py",
     "bot/grammar.py",
     "bot/specs.py",
     "bot/commands.py",

@@ -116,3 +116,19 @@ def test_a_file_that_names_redeploy_decides_who_has_it(tmp_path: Path) -> None:
     path.write_text(POLICY.replace("admin: [rmi]", "admin: [rmi, redeploy]"))
     policy = load_policy(str(path))
     assert policy.lowest_role_for("redeploy") == "admin"
+
+
+def test_hooks_accept_standard_webhooks_unless_they_list_github(tmp_path: Path) -> None:
+    """A hook accepts `[standard]` by default, `github` only when listed; an unknown scheme stops the load."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        POLICY + "hooks:\n"
+        "  ci: {secret_env: CI_SECRET, role: operator}\n"
+        "  gh: {secret_env: GH_SECRET, role: viewer, schemes: [standard, github]}\n"
+    )
+    hooks = load_policy(str(path)).hooks
+    assert hooks["ci"].schemes == ("standard",) and hooks["gh"].schemes == ("standard", "github")
+    for bad in ("[slack]", "github", "[]"):
+        path.write_text(POLICY + f"hooks:\n  ci: {{secret_env: CI_SECRET, role: operator, schemes: {bad}}}\n")
+        with pytest.raises(DockerverseError, match=r"hook `ci` has `schemes: .*from \[standard, github\]"):
+            load_policy(str(path))

@@ -44,7 +44,8 @@ limits:
   max: {memory: 256m, cpus: 1.0, pids: 256}
 hooks:
   ci: {secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY}
-  gh: {secret_env: GH_HOOK_SECRET, role: viewer}
+  ci-github: {secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY, schemes: [standard, github]}
+  gh: {secret_env: GH_HOOK_SECRET, role: viewer, schemes: [standard, github]}
   nosecret: {secret_env: UNSET_HOOK_SECRET, role: viewer}
 tokens:
   dashboard: {token_env: DASHBOARD_TOKEN, role: viewer}
