@@ -5,6 +5,7 @@ Docker tests never skip: CI must have an engine, so a missing one fails loudly w
 
 from __future__ import annotations
 
+import fcntl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,11 +93,21 @@ def docker_engine() -> Iterator[docker.DockerClient]:
     except Exception as exc:  # turn any cause into one loud, readable failure
         pytest.fail(f"Docker engine unavailable (tests need it, never skipped): {exc}", pytrace=False)
     client = services.docker_client()
+    # Held shared while this run uses the daemon: the last run to finish (the one that can take it
+    # exclusively) also removes the registry images every run shares.
+    sessions = services.SESSIONS_LOCK.open("a")
+    fcntl.flock(sessions, fcntl.LOCK_SH)
     try:
         yield client
     finally:
         client.close()
-        services.cleanup_docker(services.TEST_IMAGE)
+        try:
+            fcntl.flock(sessions, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            last = True
+        except BlockingIOError:
+            last = False
+        services.cleanup_docker(services.TEST_IMAGE, last=last)
+        sessions.close()
 
 
 @pytest.fixture(scope="session")

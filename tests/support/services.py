@@ -26,8 +26,12 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-TEST_IMAGE = "dockerverse-test/busybox:latest"
+# Test runs from several checkouts may share one dockerd: each names its own image (and labels it so)
+# with DOCKERVERSE_TEST_SESSION, so one run's clean-up never removes another's containers mid-test.
+SESSION = os.environ.get("DOCKERVERSE_TEST_SESSION", "latest")
+TEST_IMAGE = f"dockerverse-test/busybox:{SESSION}"
 TEST_LABEL = "dockerverse.test"
+SESSIONS_LOCK = Path("/tmp/dockerverse-test-sessions.lock")
 TEST_REPO_PREFIX = "dockerverse-test/"
 
 # Applets linked in the test image; all point at the one static busybox binary.
@@ -300,7 +304,10 @@ def build_test_image(tag: str = TEST_IMAGE, client: docker.DockerClient | None =
         except docker.errors.ImageNotFound:
             old_id = None
         client.api.import_image_from_data(
-            _image_tar(), repository=repository, tag=version, changes=['CMD ["/bin/sh"]', f"LABEL {TEST_LABEL}=1"]
+            _image_tar(),
+            repository=repository,
+            tag=version,
+            changes=['CMD ["/bin/sh"]', f"LABEL {TEST_LABEL}={SESSION}"],
         )
         new_id = str(client.images.get(tag).id)
         if old_id and old_id != new_id:
@@ -314,12 +321,14 @@ def build_test_image(tag: str = TEST_IMAGE, client: docker.DockerClient | None =
             client.close()
 
 
-def remove_test_containers(image_tag: str = TEST_IMAGE) -> int:
-    """Force-remove containers labelled dockerverse.test or started from `image_tag`."""
+def remove_test_containers(image_tag: str = TEST_IMAGE, every_session: bool = False) -> int:
+    """Force-remove containers labelled dockerverse.test (this session's value, unless ``every_session``)
+    or started from `image_tag`."""
+    label = TEST_LABEL if every_session or SESSION == "latest" else f"{TEST_LABEL}={SESSION}"
     client = docker_client()
     try:
         found: dict[str, Container] = {}
-        for filters in ({"label": TEST_LABEL}, {"ancestor": image_tag}):
+        for filters in ({"label": label}, {"ancestor": image_tag}):
             try:
                 for c in client.containers.list(all=True, filters=filters):
                     found[c.id] = c
@@ -338,11 +347,16 @@ def _is_test_repo(repo: str) -> bool:
     return repo.startswith(TEST_REPO_PREFIX) or f"/{TEST_REPO_PREFIX}" in repo
 
 
-def cleanup_docker(image_tag: str = TEST_IMAGE) -> None:
-    """Remove test containers, then images tagged under dockerverse-test/ and our dangling ones."""
-    remove_test_containers(image_tag)
+def cleanup_docker(image_tag: str = TEST_IMAGE, last: bool = True) -> None:
+    """Remove test containers, then images tagged under dockerverse-test/ and our dangling ones; when
+    another test run still uses the daemon (not ``last``), only this run's own containers and image."""
+    remove_test_containers(image_tag, every_session=last)
     client = docker_client()
     try:
+        if not last:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image_tag, force=True)
+            return
         for image in client.images.list():
             for repo_tag in image.tags:
                 if _is_test_repo(repo_tag.rpartition(":")[0] or repo_tag):
