@@ -212,7 +212,7 @@ def test_a_worker_killed_mid_redeploy_leaves_the_old_container_serving(
     journal: dict[str, Any] = {}
     while time.monotonic() < deadline:
         raw = conn.get(key)
-        journal = json.loads(raw) if raw else {}
+        journal = json.loads(raw)["d"] if raw else {}  # the sealed record: {"d": data, "exp", "s"}
         if journal.get("phase") == "proving":
             break
         time.sleep(0.2)

@@ -130,5 +130,5 @@ def test_hooks_accept_standard_webhooks_unless_they_list_github(tmp_path: Path) 
     assert hooks["ci"].schemes == ("standard",) and hooks["gh"].schemes == ("standard", "github")
     for bad in ("[slack]", "github", "[]"):
         path.write_text(POLICY + f"hooks:\n  ci: {{secret_env: CI_SECRET, role: operator, schemes: {bad}}}\n")
-        with pytest.raises(DockerverseError, match=r"hook `ci` has `schemes: .*from \[standard, github\]"):
+        with pytest.raises(DockerverseError, match=r"hooks\.ci\.schemes: .*(standard|list)"):
             load_policy(str(path))
