@@ -99,16 +99,16 @@ def test_fake_slack_error_injection(fake_slack: FakeSlack) -> None:
 
 
 def test_docker_runs_test_image(docker_cleanup: docker.DockerClient, test_image: str) -> None:
-    out = docker_cleanup.containers.run(test_image, ["echo", "hello"], labels={"dockerverse.test": "1"}, remove=False)
+    out = docker_cleanup.containers.run(test_image, ["echo", "hello"], labels={services.TEST_LABEL: services.SESSION}, remove=False)
     assert out == b"hello\n"
     image = docker_cleanup.images.get(test_image)
-    assert image.labels.get("dockerverse.test") == "1"
+    assert image.labels.get(services.TEST_LABEL) == services.SESSION  # this run's own image
     assert image.attrs["Config"]["Cmd"] == ["/bin/sh"]
 
 
 def test_docker_cleanup_removed_containers(docker_engine: docker.DockerClient) -> None:
     # Runs after the test above: docker_cleanup must have removed its container.
-    assert docker_engine.containers.list(all=True, filters={"label": "dockerverse.test"}) == []
+    assert docker_engine.containers.list(all=True, filters={"label": f"{services.TEST_LABEL}={services.SESSION}"}) == []
 
 
 def test_registry_push_and_pull(
