@@ -300,7 +300,7 @@ class Api:
     async def job_state(self, request: Request, actor: Actor) -> Response:
         job_id = request.path_params["job_id"]
         try:
-            state = await run_in_threadpool(self.dispatcher.job_state, job_id)
+            state = await run_in_threadpool(self.dispatcher.job_state, job_id, actor)
         except DockerverseError as exc:
             raise ApiError(exc.status, exc.message) from None
         if state is None:

@@ -22,6 +22,8 @@ from rq.registry import FailedJobRegistry
 from rq.results import Result
 from rq.utils import now as rq_now
 
+from bot import commands as c
+from bot import fair_share
 from bot.jobs import Payload
 from bot.units import format_duration
 
@@ -72,6 +74,8 @@ def expire(conn: redis.Redis, job: Job, p: Payload, now: float) -> bool:
     if not p.stale(now) or not conn.set(claim_key(job.id), "expired", nx=True, ex=CLAIM_TTL):
         return False
     settle_unrun(conn, job, expiry_message(p))
+    if isinstance(p.command, c.Logs) and p.command.follow:
+        fair_share.give_back(conn, p.actor.id, p.host, p.id)  # a follow that never ran holds no slot
     late = format_duration(now - p.issued_at)
     log.warning("job %s for host %s expired unrun (%s after it was issued)", job.id, p.host, late)
     return True

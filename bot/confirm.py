@@ -37,13 +37,25 @@ def ask(conn: redis.Redis, key: bytes, pending: Pending) -> str:
     return token
 
 
-def take(conn: redis.Redis, key: bytes, token: str) -> Pending | None:
-    """The pending command, once: a second click (or one after TTL, or a forged record) gets None."""
-    raw = conn.getdel(PREFIX + token) if token.replace("-", "").replace("_", "").isalnum() else None
+def _ours(token: str) -> bool:
+    return token.replace("-", "").replace("_", "").isalnum()
+
+
+def _pending(key: bytes, token: str, raw: Any) -> Pending | None:
     data = unseal(key, PREFIX + token, raw)
     if not isinstance(data, dict):
         return None
     return Pending(data["text"], data["shown"], data["requested_by"], ReplyTo(**data["reply"]))
+
+
+def peek(conn: redis.Redis, key: bytes, token: str) -> Pending | None:
+    """The pending command without using it up: to check who may click before anyone does."""
+    return _pending(key, token, conn.get(PREFIX + token)) if _ours(token) else None
+
+
+def take(conn: redis.Redis, key: bytes, token: str) -> Pending | None:
+    """The pending command, once: a second click (or one after TTL, or a forged record) gets None."""
+    return _pending(key, token, conn.getdel(PREFIX + token)) if _ours(token) else None
 
 
 def blocks(question: str, shown: str, token: str) -> list[dict[str, Any]]:

@@ -25,16 +25,17 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, claims, confirm, hosts, redis_url
+from bot import audit, claims, confirm, fair_share, hosts, redis_url
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.follow_control import alive_record, follow_key, stop_record
-from bot.gate import NeedsConfirmation, RateLimit, check_streaming, confirmation_question
+from bot.gate import NeedsConfirmation, RateLimit, RateLimited, check_streaming, confirmation_question
 from bot.grammar import normalize, parse, redact
 from bot.jobs import EXECUTE, ReplyTo, Unsigned, envelope, new_payload, open_envelope
 from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
 from bot.metrics import Metrics
 from bot.policy import Actor, Policy
+from bot.policy_schema import READ_UNMANAGED
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Dispatcher:
         self._blocking: redis.Redis | None = None
         self._live_until: dict[str, float] = {}
         self._served: tuple[float, list[str]] = (0.0, [])
-        self.rate = RateLimit(connection, policy.rate_limit)
+        self.rate = RateLimit(connection, policy.rate_limit, policy.read_rate_limit)
         self.metrics = Metrics(connection)
         self._key = settings.require_job_key()
 
@@ -143,11 +144,25 @@ class Dispatcher:
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
 
-    def take_confirmation(self, token: str) -> confirm.Pending | None:
+    def take_confirmation(self, token: str, actor: Actor, decision: str = "confirmed") -> confirm.Pending | None:
+        """The kept command, once, for the person who asked or the top role (anyone else in the channel
+        is refused and the kept command stays for them); every click is audited with who clicked."""
         try:
-            return confirm.take(self.redis, self._key, token)
+            pending = confirm.peek(self.redis, self._key, token)
+            if pending is None:
+                return None
+            top = self.policy.top_role
+            if actor.id != pending.requested_by and self.policy.role_of(actor) != top:
+                verb = "confirm" if decision == "confirmed" else "cancel"
+                reason = f"Only <@{pending.requested_by}>, who asked, or someone with role `{top}` may {verb} this."
+                self._audit(actor, pending.shown, "refused", None, reason)
+                raise PolicyError(f"Not allowed: {reason}")
+            taken = confirm.take(self.redis, self._key, token)
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
+        if taken is not None:
+            self._audit(actor, taken.shown, decision, None, f"asked by {taken.requested_by}")
+        return taken
 
     def _enqueue(
         self,
@@ -179,6 +194,13 @@ class Dispatcher:
                 return Submitted(first_id, command, host, duplicate=True)
             role = self.policy.role_of(actor)
             deadline = self.policy.deadline_for(command.permission)
+            if isinstance(command, c.Logs) and command.follow:
+                try:
+                    self._take_follow_slot(actor, host, job_id, time.time() + deadline + command.follow, queue)
+                except RateLimited:
+                    if seen:  # refused, not queued: a retry later must be free to try again
+                        self.redis.delete(seen)
+                    raise
             payload = new_payload(
                 job_id,
                 text,
@@ -188,6 +210,7 @@ class Dispatcher:
                 host,
                 admin=role == self.policy.top_role,
                 confirmed=confirmed,
+                read_unmanaged=READ_UNMANAGED in self.policy.granted(role or ""),
                 deadline=deadline,
             )
             try:
@@ -209,14 +232,41 @@ class Dispatcher:
                     self._audit(actor, text, "queued", job_id, None, pipe)
                     pipe.execute()
             except redis.RedisError:
-                if seen:  # not queued: a retry of this delivery must be free to try again
-                    with contextlib.suppress(redis.RedisError):
+                with contextlib.suppress(redis.RedisError):
+                    if seen:  # not queued: a retry of this delivery must be free to try again
                         self.redis.delete(seen)
+                    fair_share.give_back(self.redis, actor.id, host, job_id)
                 raise
         except redis.RedisError as exc:
             log.warning("redis unavailable: %s", exc)
             raise QueueUnavailable(REDIS_DOWN) from None
         return Submitted(job_id, command, host, start_by=payload.start_by)
+
+    def _take_follow_slot(self, actor: Actor, host: str, job_id: str, until: float, queue: Queue) -> None:
+        """A follow holds a stream worker for its whole length: cap them per actor and per host."""
+        streams = len(self.live_workers(queue))
+        cap = fair_share.host_cap(streams)
+        refused = fair_share.take(
+            self.redis, actor.id, host, job_id, time.time(), until + fair_share.GRACE, self.policy.follow_cap, cap
+        )
+        if refused == "actor":
+            raise RateLimited(
+                f"You already follow {self.policy.follow_cap} log streams (rate_limits.follows): stop one "
+                "(its Stop button, or close the page) and try again.",
+                10,
+            )
+        if refused == "host":
+            why = (
+                f"its {cap} follow slots are taken"
+                if cap
+                else "it has a single stream worker, which must stay free for pulls and redeploys"
+            )
+            raise RateLimited(
+                f"Host `{host}` cannot take another log follow now: {why} (all its {streams} stream workers but "
+                "one). Use `logs NAME --tail N`, try again when a follow ends, or run its worker with more "
+                "DOCKERVERSE_STREAM_WORKERS.",
+                30,
+            )
 
     def expire_if_stale(self, job_id: str) -> bool:
         """For a waiter that saw the deadline pass: fail the job unrun unless a worker claimed it first."""
@@ -329,22 +379,33 @@ class Dispatcher:
             ) from None
         return {"ok": bool(workers), "redis": "ok", "host": self.settings.host_name, "workers": len(workers)}
 
-    def job_state(self, job_id: str) -> dict[str, Any] | None:
-        """The job as the API shows it, or None when unknown."""
+    def job_state(self, job_id: str, viewer: Actor | None = None) -> dict[str, Any] | None:
+        """The job as the API shows it, or None when unknown. With a ``viewer``: only their own jobs,
+        or any for the top role (a job's command and result may name what others run)."""
         try:
-            return self._job_state(job_id)
+            return self._job_state(job_id, viewer)
         except redis.RedisError:
             raise QueueUnavailable(
                 "Redis cannot be reached, so the job's state is unknown for now: try again shortly."
             ) from None
 
-    def _job_state(self, job_id: str) -> dict[str, Any] | None:
+    def _job_state(self, job_id: str, viewer: Actor | None) -> dict[str, Any] | None:
         if not JOB_ID.fullmatch(job_id):
             return None  # not an id we ever issue (and RQ refuses such ids outright)
         try:
             job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
         except NoSuchJobError:
             return None
+        if viewer is not None and self.policy.role_of(viewer) != self.policy.top_role:
+            try:
+                owner = open_envelope(self._key, job.kwargs, job_id).actor.id
+            except Unsigned:
+                owner = None  # not a job we signed: nobody's to read but the top role's
+            if owner != viewer.id:
+                raise PolicyError(
+                    f"Not allowed: job `{job_id}` was asked by someone else; only they and role "
+                    f"`{self.policy.top_role}` may read it ({viewer.display} acts as `{viewer.role}`)."
+                )
         ended = job.get_status(refresh=False) in (JobStatus.FINISHED, JobStatus.FAILED)
         return describe(job, job.latest_result() if ended else None)
 

@@ -51,24 +51,27 @@ def check_streaming(actor: Actor, command: c.Command) -> None:
 
 
 class RateLimit:
-    """Mutating commands per actor (person, hook or token), in a moving window kept in Redis."""
+    """Commands per actor (person, hook or token) in a moving window kept in Redis: changing commands
+    under `rate_limits.mutating`, every other one (reads too cost a worker) under the higher `reads`."""
 
-    def __init__(self, conn: redis.Redis, spec: str) -> None:
-        self.spec = spec
-        self.item = parse_limit(spec)
+    def __init__(self, conn: redis.Redis, mutating: str, reads: str = "120/minute") -> None:
+        self.specs = {True: mutating, False: reads}
+        self.items = {True: parse_limit(mutating), False: parse_limit(reads)}
         self.limiter = MovingWindowRateLimiter(
             RedisStorage("redis://", connection_pool=conn.connection_pool, key_prefix="dockerverse:rate")
         )
 
     def check(self, actor: Actor, command: c.Command) -> None:
-        if not command.mutates or actor.source == "shell":
+        if actor.source == "shell" or isinstance(command, c.Help):
+            return  # one's own console; and asking how things work costs nothing worth capping
+        changes = command.mutates
+        item = self.items[changes]
+        kind, key = ("changing commands", "mutating") if changes else ("reading commands", "reads")
+        if self.limiter.hit(item, key, actor.id):  # each kind counts apart, even at equal rates
             return
-        if self.limiter.hit(self.item, actor.id):
-            return
-        reset = self.limiter.get_window_stats(self.item, actor.id).reset_time
+        reset = self.limiter.get_window_stats(item, key, actor.id).reset_time
         wait = max(1, math.ceil(reset - time.time()))
         raise RateLimited(
-            f"Slow down: at most {self.spec} changing commands per actor (rate_limits.mutating); "
-            f"try again in {wait} s.",
+            f"Slow down: at most {self.specs[changes]} {kind} per actor (rate_limits.{key}); try again in {wait} s.",
             wait,
         )

@@ -49,6 +49,7 @@ class Payload:
     start_by: float  # a worker must not begin the job after this (Unix time)
     admin: bool = False  # the actor holds the top role: may act on containers the bot did not create
     confirmed: bool = False  # a person confirmed this destructive command in Slack
+    read_unmanaged: bool = False  # may read logs/inspect of containers the bot did not create
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class Payload:
             "start_by": self.start_by,
             "admin": self.admin,
             "confirmed": self.confirmed,
+            "read_unmanaged": self.read_unmanaged,
         }
 
     @property
@@ -88,6 +90,7 @@ class Payload:
             start_by=float(data["start_by"]),
             admin=bool(data.get("admin", False)),
             confirmed=bool(data.get("confirmed", False)),
+            read_unmanaged=bool(data.get("read_unmanaged", False)),
         )
 
 
@@ -101,10 +104,13 @@ def new_payload(
     *,
     admin: bool = False,
     confirmed: bool = False,
+    read_unmanaged: bool = False,
     deadline: float = DEFAULT_DEADLINE,
 ) -> Payload:
     issued = time.time()
-    return Payload(job_id, text, command, actor, reply, host, issued, issued + deadline, admin, confirmed)
+    return Payload(
+        job_id, text, command, actor, reply, host, issued, issued + deadline, admin, confirmed, read_unmanaged
+    )
 
 
 def _canonical(data: dict[str, Any]) -> bytes:

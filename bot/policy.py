@@ -18,9 +18,19 @@ import yaml
 from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
 from bot.notify import NotifyRule
-from bot.policy_schema import DEFAULT_DEADLINES, DEFAULT_PERMISSIONS, DEFAULT_ROLES, LimitsSection, LimitsSpec, read
+from bot.policy_schema import (
+    DEFAULT_DEADLINES,
+    DEFAULT_PERMISSIONS,
+    DEFAULT_ROLES,
+    READ_UNMANAGED,
+    LimitsSection,
+    LimitsSpec,
+    RateLimitsSection,
+    read,
+)
 from bot.units import format_size
 
+BUILT_IN = "built-in defaults"
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
 
 
@@ -76,28 +86,38 @@ class Policy:
     hooks: dict[str, Hook] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     rate_limit: str = "30/minute"  # changing commands per actor (person, hook, token)
+    read_rate_limit: str = "120/minute"  # every other command per actor
+    follow_cap: int = 2  # log follows and SSE streams one actor may hold at once
     default_host: str | None = None  # where commands without --host go; unset: the only host served
     notify: tuple[NotifyRule, ...] = ()  # Docker events the workers post to Slack (bot/notify.py)
     # Seconds after it was issued that a command's job may still start, by permission or `default`.
     deadlines: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
-    source: str = "built-in defaults"
+    source: str = BUILT_IN
+
+    @property
+    def file(self) -> str:
+        """Where an admin changes this policy, for messages that say how."""
+        if self.source == BUILT_IN:
+            return "a policy file (none is set yet: point DOCKERVERSE_CONFIG at one; README shows an example)"
+        return self.source
 
     @property
     def top_role(self) -> str:
         return list(self.permissions)[-1]
 
     def granted(self, role: str) -> set[str]:
-        """The role's commands and those of every role below it; the top role also reads the audit log."""
+        """The role's commands and those of every role below it; the top role also reads the audit log
+        and containers the bot did not create."""
         names = list(self.permissions)
         if role not in names:
             return set()
-        extra = {"audit"} if role == self.top_role else set()
+        extra = {"audit", READ_UNMANAGED} if role == self.top_role else set()
         return extra | {cmd for r in names[: names.index(role) + 1] for cmd in self.permissions[r]}
 
     def role_of(self, actor: Actor) -> str | None:
-        """The highest role the actor holds; the console is always admin."""
+        """The highest role the actor holds; the console on one's own machine is always the top role."""
         if actor.source == "shell":
-            return "admin"
+            return self.top_role
         if actor.role is not None:
             return actor.role if actor.role in self.permissions else None
         keys = {actor.id, "*"} | ({f"channel:{actor.channel}"} if actor.channel else set())
@@ -112,6 +132,8 @@ class Policy:
         return next((r for r in self.permissions if permission in self.granted(r)), None)
 
     def authorize(self, actor: Actor, command: c.Command) -> c.Command:
+        if isinstance(command, c.Help):
+            return command  # everyone may ask what they could do, and how to be given a role
         role = self.role_of(actor)
         if role is None or command.permission not in self.granted(role):
             needed = self.lowest_role_for(command.permission)
@@ -121,12 +143,12 @@ class Policy:
             where = (
                 f"an admin can set its `role` under `{section}:`"
                 if section and actor.role is not None
-                else f"an admin can add you to `roles.{needed}`"
+                else f"an admin can add you (or `channel:<id>` of this channel) to `roles.{needed}`"
             )
             grant = (
-                f"it needs role `{needed}` or above: {where} in {self.source}"
+                f"it needs role `{needed}` or above: {where} in {self.file}"
                 if needed
-                else f"no role is given `{command.permission}` in {self.source}"
+                else f"no role is given `{command.permission}` in {self.file}"
             )
             raise PolicyError(f"Not allowed: `{command.permission}` — {you}; {grant}.")
         if isinstance(command, c.Run | c.Pull):
@@ -214,6 +236,7 @@ def load_policy(path: str | None) -> Policy:
             if "run" in cmds:
                 cmds.append("redeploy")
     limits = spec.limits or LimitsSection()
+    rates = spec.rate_limits or RateLimitsSection()
     return Policy(
         roles={role: list(members or []) for role, members in (spec.roles or base.roles).items()},
         permissions=perms,
@@ -225,7 +248,9 @@ def load_policy(path: str | None) -> Policy:
             for name, h in (spec.hooks or {}).items()
         },
         tokens={name: Token(name, t.token_env, t.role) for name, t in (spec.tokens or {}).items()},
-        rate_limit=spec.rate_limits.mutating if spec.rate_limits else base.rate_limit,
+        rate_limit=rates.mutating,
+        read_rate_limit=rates.reads,
+        follow_cap=rates.follows,
         default_host=spec.default_host or None,
         notify=tuple(entry.rule() for entry in spec.notify or ()),
         deadlines={**base.deadlines, **(spec.deadlines or {})},

@@ -19,14 +19,21 @@ from bot.schema import Strict, Text, one_of, problems, refusal, refuse, shown, s
 from bot.units import parse_duration, parse_size
 
 RATE = re.compile(r"[1-9][0-9]*\s*/\s*(?:[1-9][0-9]*\s+)?(?:second|minute|hour|day)s?")
-DEFAULT_ROLES: dict[str, list[str]] = {"viewer": ["*"]}
+# Least privilege by default: with no `roles:` nobody in Slack holds a role (they may run `help`, which
+# says how roles are granted); the console and `dockerverse up`'s own token act as the top role.
+DEFAULT_ROLES: dict[str, list[str]] = {}
 DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "viewer": ["help", "list", "logs", "images", "inspect", "hosts"],
     "operator": ["run", "stop", "start", "restart", "rm", "pull", "redeploy"],
     "admin": ["rmi"],
 }
-# Every permission a command needs (`audit` is the top role's unless a file grants it lower).
+# Reading (logs, inspect, follows) a container the bot did not create: databases and other teams'
+# services are not every viewer's business. The top role has it unless a file grants it lower.
+READ_UNMANAGED = "read-unmanaged"
+# Every permission a command needs (`audit` is the top role's unless a file grants it lower), and what
+# a role under `permissions:` may list (`read-unmanaged` too, also the top role's by default).
 COMMANDS = (*chain.from_iterable(DEFAULT_PERMISSIONS.values()), "audit")
+PERMISSIONS = (*COMMANDS, READ_UNMANAGED)
 # Seconds after it was issued that a job may still start: a command nobody saw start within half a
 # minute is better dropped than run late; pulls and redeploys may queue behind other long pulls.
 DEFAULT_DEADLINES: dict[str, float] = {"default": 30.0, "pull": 600.0, "redeploy": 600.0}
@@ -37,6 +44,7 @@ EXAMPLES = {
     "hooks": "hooks: {ci: {secret_env: CI_HOOK_SECRET, role: operator, channel: C0DEPLOY, schemes: [standard]}}",
     "tokens": "tokens: {dashboard: {token_env: DASHBOARD_TOKEN, role: viewer}}",
     "deadlines": "deadlines: {default: 30s, pull: 10m}",
+    "rate_limits": "rate_limits: {mutating: 30/minute, reads: 120/minute, follows: 2}",
     "notify": NOTIFY_EXAMPLE,
 }
 
@@ -75,7 +83,7 @@ def _rate(value: str) -> str:
     return value
 
 
-Command = Annotated[str, AfterValidator(one_of("command", COMMANDS))]
+Command = Annotated[str, AfterValidator(one_of("command", PERMISSIONS))]
 DeadlineKey = Annotated[str, AfterValidator(one_of("key", ("default", *COMMANDS)))]
 Scheme = Annotated[str, AfterValidator(one_of("scheme", SCHEMES))]
 Size = Annotated[int, BeforeValidator(_size)]
@@ -110,7 +118,9 @@ class TokenSpec(Strict):
 
 
 class RateLimitsSection(Strict):
-    mutating: Annotated[str, AfterValidator(_rate)] = "30/minute"
+    mutating: Annotated[str, AfterValidator(_rate)] = "30/minute"  # changing commands per actor
+    reads: Annotated[str, AfterValidator(_rate)] = "120/minute"  # every other command per actor
+    follows: int = Field(2, ge=1, le=50)  # log follows and SSE streams one actor may hold at once
 
 
 class PolicyFile(Strict):
@@ -133,9 +143,7 @@ class PolicyFile(Strict):
         known = f"the roles under permissions are {', '.join(perms)}"
         lines = [
             f"roles.{role}: not a role under permissions; add its commands there ({known}){suggestion(role, perms)}"
-            if self.roles
-            else f"permissions: no `{role}`, the role everyone has when there is no roles: section; add it ({known})"
-            for role in self.roles or DEFAULT_ROLES
+            for role in self.roles or {}
             if role not in perms
         ]
         for section, entries in (("hooks", self.hooks or {}), ("tokens", self.tokens or {})):

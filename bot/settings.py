@@ -6,14 +6,23 @@ Built once per process and passed in; tests build ``Settings(**plain_dict)``.
 from __future__ import annotations
 
 import os
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import DockerverseError
 from bot.keys import require_key
+from bot.units import parse_size
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _body_size(value: Any) -> int:
+    size = parse_size(value) if isinstance(value, str) and not value.strip().isdigit() else int(value)
+    if not 1024 <= size <= 64 * 1024**2:
+        raise ValueError("DOCKERVERSE_MAX_BODY must be between 1k and 64m")
+    return size
 
 
 class Settings(BaseSettings):
@@ -34,7 +43,7 @@ class Settings(BaseSettings):
     job_timeout: int = Field(600, alias="DOCKERVERSE_JOB_TIMEOUT")
     log_level: str = Field("INFO", alias="DOCKERVERSE_LOG_LEVEL")
     # Worker processes per host for long jobs (log follows, pulls), beside the one for quick commands.
-    stream_workers: int = Field(2, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
+    stream_workers: int = Field(3, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
     # The Docker daemon a worker talks to (docker-py's own variables).
     docker_host: str | None = Field(None, alias="DOCKER_HOST")
     docker_tls_verify: str | None = Field(None, alias="DOCKER_TLS_VERIFY")
@@ -48,6 +57,8 @@ class Settings(BaseSettings):
     audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.
     cors_origins: str | None = Field(None, alias="DOCKERVERSE_CORS_ORIGINS")
+    # Every request body is capped before anything reads it (bot/body_limit.py): `1m`, `256k` or bytes.
+    max_body: Annotated[int, BeforeValidator(_body_size)] = Field(1024 * 1024, alias="DOCKERVERSE_MAX_BODY")
     # The App Home is rebuilt at most this often per person, and the fleet it shows asked for at most
     # this often (one `list --all --all-hosts` job), however often people open it.
     home_refresh: float = Field(5.0, alias="DOCKERVERSE_HOME_REFRESH", ge=1, le=3600)

@@ -143,7 +143,14 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
         """Run the kept command with the clicking person's own permissions, once."""
         await ack()
         clicker = body["user"]["id"]
-        pending = await run_in_threadpool(dispatcher.take_confirmation, body["actions"][0].get("value", ""))
+        actor = Actor(clicker, "button", (body.get("channel") or {}).get("id"))
+        try:
+            pending = await run_in_threadpool(
+                dispatcher.take_confirmation, body["actions"][0].get("value", ""), actor, "confirmed"
+            )
+        except DockerverseError as exc:  # not theirs to confirm: told privately, the question stays
+            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
+            return
         if pending is None:
             await respond(
                 replace_original=True, text="⌛ This confirmation expired or was already used: run the command again."
@@ -214,7 +221,14 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
     @app.action(confirm.CANCEL_ACTION)
     async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        pending = await run_in_threadpool(dispatcher.take_confirmation, body["actions"][0].get("value", ""))
+        actor = Actor(body["user"]["id"], "button", (body.get("channel") or {}).get("id"))
+        try:
+            pending = await run_in_threadpool(
+                dispatcher.take_confirmation, body["actions"][0].get("value", ""), actor, "cancelled"
+            )
+        except DockerverseError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
+            return
         what = f"`{pending.shown}`" if pending else "The command"
         await respond(replace_original=True, text=f"✋ <@{body['user']['id']}> cancelled {what}: nothing was run.")
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.api import Api
+from bot.body_limit import BodyLimit
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.home_feed import HomeFeed
@@ -148,7 +149,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             Route("/api/audit", api.route(api.audit)),
         ],
         exception_handlers={HTTPException: http_error},
-        middleware=cors(settings),
+        middleware=[Middleware(BodyLimit, limit=settings.max_body), *cors(settings)],
     )
     app.state.dispatcher = dispatcher
     return app

@@ -39,13 +39,25 @@ def slack(user: str, channel: str = "C0RANDOM") -> Actor:
     return Actor(user, "slash", channel)
 
 
-def test_defaults_let_everyone_read_and_nobody_mutate() -> None:
-    """With no policy file every Slack user is a viewer; the console is admin."""
+def test_defaults_give_slack_users_only_help_and_the_console_the_top_role() -> None:
+    """With no policy file a Slack user may run `help` alone and is told how roles are granted."""
     policy = Policy()
-    assert policy.authorize(slack("U1"), parse("list")) == c.ListContainers()
-    with pytest.raises(PolicyError, match="needs role `operator`"):
-        policy.authorize(slack("U1"), parse("rm web"))
+    assert policy.authorize(slack("U1"), parse("help")) == c.Help()
+    for text in ("list", "logs web", "rm web"):
+        with pytest.raises(PolicyError) as info:
+            policy.authorize(slack("U1"), parse(text))
+        assert "have no role" in info.value.message and "DOCKERVERSE_CONFIG" in info.value.message
     assert policy.role_of(Actor("shell:me", "shell")) == "admin"
+    assert policy.authorize(Actor("shell:me", "shell"), parse("rmi busybox")).permission == "rmi"
+
+
+def test_reading_unmanaged_containers_is_the_top_roles_unless_granted(tmp_path: Path) -> None:
+    """`read-unmanaged` is the top role's by default, and a file may grant it lower."""
+    assert "read-unmanaged" in Policy().granted("admin")
+    assert "read-unmanaged" not in Policy().granted("operator")
+    path = tmp_path / "policy.yaml"
+    path.write_text("permissions:\n  viewer: [help, list, logs, read-unmanaged]\n  admin: [rm]\n")
+    assert "read-unmanaged" in load_policy(str(path)).granted("viewer")
 
 
 def test_viewer_cannot_remove_containers(policy: Policy) -> None:

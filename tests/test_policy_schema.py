@@ -118,14 +118,14 @@ HOOK = "hooks:\n  ci: {secret_env: CI_HOOK_SECRET, role: operator%s}\n"
             id="token-role-not-under-permissions",
         ),
         pytest.param(
-            "permissions:\n  reader: [list]\n",
-            "permissions: no `viewer`, the role everyone has when there is no roles: section; add it",
+            "roles:\n  viewer: ['*']\npermissions:\n  reader: [list]\n",
+            "roles.viewer: not a role under permissions; add its commands there",
             id="default-role-not-under-permissions",
         ),
         pytest.param(
             "permissions:\n  viewer: [lsit, help]\n",
             "permissions.viewer: unknown command `lsit`: the commands are help, list, logs, images, inspect, hosts, "
-            "run, stop, start, restart, rm, pull, redeploy, rmi, audit; did you mean list?",
+            "run, stop, start, restart, rm, pull, redeploy, rmi, audit, read-unmanaged; did you mean list?",
             id="unknown-command",
         ),
         pytest.param(

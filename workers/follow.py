@@ -8,16 +8,19 @@ chatty container costs a round trip per batch, not per line.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import redis
 
 from bot import commands as c
+from bot import fair_share
 from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
 from bot.units import format_duration, parse_docker_time
+from workers.access import readable
 from workers.gateway import DockerGateway
 from workers.render import Outcome
 from workers.reply import Session
@@ -149,6 +152,18 @@ def _block(lines: list[str]) -> str:
 
 def follow(
     gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: bytes, session: Session | None = None
+) -> Outcome:
+    try:
+        target = gw.container(cmd.target)
+        readable(target.managed, target.name, p)
+        return _follow(gw, cmd, p, conn, seal_key, session)
+    finally:  # its slot is free again for the next follow (bot/fair_share.py; it lapses by itself too)
+        with contextlib.suppress(redis.RedisError):
+            fair_share.give_back(conn, p.actor.id, p.host, p.id)
+
+
+def _follow(
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: bytes, session: Session | None
 ) -> Outcome:
     key = follow_key(p.id)
     after = parse_docker_time(cmd.after) if cmd.after else None

@@ -21,6 +21,7 @@ from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.units import format_duration, format_size, mask_env
 from workers import progress, quiet
+from workers.access import readable
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
 from workers.listing import PAGE, list_blocks
 from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
@@ -127,6 +128,7 @@ def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
 
 def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
     row, lines = gw.logs(cmd.target, cmd.tail, cmd.since)
+    readable(row.managed, row.name, p)
     if cmd.grep:
         lines = [line for line in lines if cmd.grep in line]
     since = f" from the last {format_duration(cmd.since)}" if cmd.since is not None else ""
@@ -223,6 +225,7 @@ def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
 def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
     raw = gw.inspect(cmd.target)
     config, state, host = raw.get("Config") or {}, raw.get("State") or {}, raw.get("HostConfig") or {}
+    readable((config.get("Labels") or {}).get(LABEL_MANAGED) == "dockerverse", str(raw.get("Name", "")).lstrip("/"), p)
     env = [mask_env(e) for e in config.get("Env") or []]
     lines = [
         f"Name:     {raw.get('Name', '').lstrip('/')}",
@@ -280,8 +283,17 @@ def audit_log(conn: redis.Redis, cmd: c.Audit) -> Outcome:
     )
 
 
+NO_ROLE = (
+    "You hold no role yet, so `help` is all you may run here. An admin grants roles in the policy file "
+    "(DOCKERVERSE_CONFIG): e.g. `roles: {viewer: [<your Slack member id>]}` to read, `operator` to change "
+    "containers; `channel:<id>` gives a role to everyone in a channel."
+)
+
+
 def help_(gw: DockerGateway, cmd: c.Help, p: Payload) -> Outcome:
-    return Outcome(True, f"Help{f' for `{cmd.topic}`' if cmd.topic else ''}", help_text(cmd.topic))
+    # Hooks and tokens always carry the role of their own entry; a person may hold none.
+    text = help_text(cmd.topic) + (f"\n\n{NO_ROLE}" if p.actor.role is None else "")
+    return Outcome(True, f"Help{f' for `{cmd.topic}`' if cmd.topic else ''}", text)
 
 
 HANDLERS: dict[type[c.Command], Handler] = {
