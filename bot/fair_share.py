@@ -19,14 +19,14 @@ GRACE = 120.0  # seconds past a follow's own end before its slot lapses by itsel
 
 # One round trip, atomic: drop lapsed slots, check both caps, take the slot in both sets.
 _TAKE = """
-local now, until = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, lapse = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 'actor' end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 'host' end
-redis.call('ZADD', KEYS[1], until, ARGV[3])
-redis.call('ZADD', KEYS[2], until, ARGV[3])
-local ttl = math.ceil(until - now)
+redis.call('ZADD', KEYS[1], lapse, ARGV[3])
+redis.call('ZADD', KEYS[2], lapse, ARGV[3])
+local ttl = math.ceil(lapse - now)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 return 'ok'

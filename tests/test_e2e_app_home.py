@@ -23,7 +23,7 @@ from slack_sdk.models.views import View
 
 from bot.home_feed import FLEET_COMMAND, FLEET_KEY
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import RedisServer, free_port
+from tests.support.services import MANAGED, RedisServer, free_port
 from tests.support.stack import API_TOKEN, SIGNING_SECRET, Stack, slack_signature
 
 pytestmark = pytest.mark.e2e
@@ -197,7 +197,11 @@ def test_home_buttons_run_as_the_clicker_and_answer_in_their_dm(
     """A Home has no channel: a click's result goes to the person's DM with the app, and a refusal too."""
     name, user = f"dvh-bye-{uuid.uuid4().hex[:6]}", someone()
     gone = docker_cleanup.containers.run(
-        test_image, ["sh", "-c", "echo bye-from-home; exit 2"], name=name, detach=True, labels={"dockerverse.test": "1"}
+        test_image,
+        ["sh", "-c", "echo bye-from-home; exit 2"],
+        name=name,
+        detach=True,
+        labels={"dockerverse.test": "1", **MANAGED},  # one the bot runs: a viewer may read its logs
     )
     wait_docker(gone, lambda s: s["Status"] == "exited", "exited")
     assert home_click(stack, user, "dockerverse_btn_logs", {"name": name, "host": "local"}).status_code == 200

@@ -69,7 +69,7 @@ def shown(call: Call) -> str:
             "C0ANY",
             "run {image}",
             "Not allowed: `run` — you (<@{user}>) have role `viewer`; it needs role "
-            "`operator` or above: an admin can add you to `roles.operator`",
+            "`operator` or above: an admin can add you (or `channel:<id>` of this channel) to `roles.operator`",
         ),
         ("viewer", "C0DEPLOY", "run {image} -- true", ALLOWED),  # everyone in the deploy channel is an operator
         ("operator", "C0ANY", "run {image} -- true", ALLOWED),
@@ -95,8 +95,8 @@ def test_each_rule_allows_or_refuses_with_its_reason(
 def test_operators_may_not_touch_containers_the_bot_did_not_create(
     stack: Stack, slack: FakeSlack, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
-    """Stopping a container made outside the bot: refused for an operator; an admin confirms first, and the
-    click runs with the clicker's permissions."""
+    """Stopping a container made outside the bot: refused for an operator; an admin confirms first, and
+    only the admin who asked may click Confirm."""
     outsider = docker_cleanup.containers.run(
         test_image, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True, labels={"dockerverse.test": "1"}
     )
@@ -110,12 +110,13 @@ def test_operators_may_not_touch_containers_the_bot_did_not_create(
     token = actions["elements"][0]["value"]
     assert outsider.reload() is None and outsider.status == "running"
 
+    # Only who asked (or an admin) may click: an operator's click is refused and the question stays.
     stack.click("dockerverse_confirm", token, slack.response_url("ops"), user="U0OPS", channel=chan)
-    assert "was not created by Dockerverse" in shown(posted(slack, chan, 3)[2])  # an operator's click grants nothing
-    stack.slash(f"stop {outsider.name}", user="U0ADMIN", channel=chan)
-    token = next(b for b in posted(slack, chan, 4)[3].json_param("blocks") if b["type"] == "actions")["elements"][0]
-    stack.click("dockerverse_confirm", token["value"], slack.response_url("adm"), user="U0ADMIN", channel=chan)
-    assert "Stopped" in shown(posted(slack, chan, 5)[4])
+    refused = slack.wait_for("response_url", lambda c: c.params.get("_name") == "ops")[0]
+    assert "Only <@U0ADMIN>, who asked" in refused.params["text"]
+    assert outsider.reload() is None and outsider.status == "running"
+    stack.click("dockerverse_confirm", token, slack.response_url("adm"), user="U0ADMIN", channel=chan)
+    assert "Stopped" in shown(posted(slack, chan, 3)[2])
     outsider.reload()
     assert outsider.status == "exited"
 

@@ -26,7 +26,9 @@ MORE = re.compile(r"… (\d+) more lines? not shown")
 def _payload(command: c.Command, text: str, channel: str | None = None) -> Payload:
     # As the web signs it for the console: the top role, which may read containers it did not make.
     shell = Actor("shell:t", "shell")
-    return new_payload(uuid.uuid4().hex, text, command, shell, ReplyTo(channel), "local", admin=True, read_unmanaged=True)
+    return new_payload(
+        uuid.uuid4().hex, text, command, shell, ReplyTo(channel), "local", admin=True, read_unmanaged=True
+    )
 
 
 def _run_to_exit(gw: DockerGateway, image: str, name: str, script: str, timeout: float = 30.0) -> None:

@@ -31,6 +31,8 @@ from docker.models.containers import Container
 SESSION = os.environ.get("DOCKERVERSE_TEST_SESSION", "latest")
 TEST_IMAGE = f"dockerverse-test/busybox:{SESSION}"
 TEST_LABEL = "dockerverse.test"
+# The label the bot puts on what it runs: tests that stand in for such a container without a `run` add it.
+MANAGED = {"dockerverse.managed-by": "dockerverse"}
 SESSIONS_LOCK = Path("/tmp/dockerverse-test-sessions.lock")
 TEST_REPO_PREFIX = "dockerverse-test/"
 

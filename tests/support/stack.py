@@ -73,19 +73,27 @@ class Stack:
 
     @classmethod
     def start(
-        cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, policy_extra: str = "", **extra: str
+        cls,
+        redis_url: str,
+        slack_url: str,
+        tmp: Path,
+        workers: int = 1,
+        policy_extra: str = "",
+        policy_text: str | None = POLICY,
+        **extra: str,
     ) -> Stack:
+        """``policy_text`` None: no policy file at all (the built-in defaults)."""
         policy = tmp / "policy.yaml"
-        policy.write_text(POLICY + policy_extra)
+        policy.write_text((policy_text or "") + policy_extra)
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "DOCKERVERSE_CONFIG"},
             "REDIS_URL": redis_url,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack_url,
             "DOCKERVERSE_API_TOKEN": API_TOKEN,
             "DOCKERVERSE_JOB_KEY": JOB_KEY,
-            "DOCKERVERSE_CONFIG": str(policy),
+            **({"DOCKERVERSE_CONFIG": str(policy)} if policy_text is not None else {}),
             "DOCKERVERSE_HOST_NAME": "local",
             "CI_HOOK_SECRET": CI_SECRET,
             "GH_HOOK_SECRET": GH_SECRET,
