@@ -104,7 +104,6 @@ def test_images_grouped_by_repository_and_untag_versus_delete(
     api: httpx.Client, test_image: str, docker_cleanup: docker.DockerClient
 ) -> None:
     """Images come one per repository with its tags; removing one of two tags only untags; the last deletes."""
-    base = docker_cleanup.images.get(test_image)
     image = docker_cleanup.containers.create(test_image, ["true"], labels={"dockerverse.test": "1"})
     repo = f"dockerverse-test/api-{uuid.uuid4().hex[:6]}"
     committed = image.commit(repository=repo, tag="one")
@@ -112,7 +111,8 @@ def test_images_grouped_by_repository_and_untag_versus_delete(
     committed.tag(repo, "two")
     listing = {i["name"]: i for i in api.get("/api/images").json()["images"]}
     assert sorted(listing[repo]["tags"]) == ["one", "two"] and listing[repo]["id"] == committed.id
-    assert listing["dockerverse-test/busybox"]["id"] == base.id
+    # (other test runs on the same daemon may tag their own busybox in this repository)
+    assert test_image.rpartition(":")[2] in listing["dockerverse-test/busybox"]["tags"]
 
     conflict = api.delete(f"/api/images/{committed.id}")
     assert conflict.status_code == 409 and "must be forced" in conflict.json()["error"]
