@@ -7,6 +7,7 @@ import logging
 import sys
 
 from bot.errors import DockerverseError
+from bot.masking import mask_text
 from bot.settings import Settings
 
 
@@ -67,6 +68,13 @@ def _shell_settings() -> Settings:
     return settings
 
 
+class MaskedRecord(logging.LogRecord):
+    """Every log line of the process (ours, rq's, uvicorn's, slack_sdk's) passes the masking module."""
+
+    def getMessage(self) -> str:
+        return mask_text(super().getMessage())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -74,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except DockerverseError as exc:
         print(f"dockerverse {args.cmd}: {exc.message}", file=sys.stderr)
         return 2
+    logging.setLogRecordFactory(MaskedRecord)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

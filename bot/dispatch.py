@@ -30,9 +30,10 @@ from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.follow_control import alive_record, follow_key, stop_record
 from bot.gate import NeedsConfirmation, RateLimit, RateLimited, check_streaming, confirmation_question
-from bot.grammar import normalize, parse, redact
+from bot.grammar import normalize, parse, shown
 from bot.jobs import EXECUTE, ReplyTo, Unsigned, envelope, new_payload, open_envelope
 from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
+from bot.masking import mask_text
 from bot.metrics import Metrics
 from bot.policy import Actor, Policy
 from bot.policy_schema import READ_UNMANAGED
@@ -87,6 +88,7 @@ class Submitted:
     host: str
     duplicate: bool = False
     start_by: float = 0.0  # no worker begins the job after this (Unix time); 0 when unknown (a duplicate)
+    shown: str = ""  # the command as it may be echoed back, secrets masked
 
 
 class Dispatcher:
@@ -116,9 +118,11 @@ class Dispatcher:
         """Parse, authorize, gate, audit and enqueue. Raises a ``DockerverseError`` fit to show the user;
         ``NeedsConfirmation`` when a person must confirm it in Slack first (see ``ask_confirmation``)."""
         text = normalize(text)  # shown and audited as understood: `—all` is `--all`
-        shown = redact(text)  # and with secret-looking values masked
+        display = mask_text(text)  # until it parses; then masked on the parsed command
         try:
-            command = self.policy.authorize(actor, parse(text))
+            parsed = parse(text)
+            display = shown(text, parsed)
+            command = self.policy.authorize(actor, parsed)
             check_streaming(actor, command)
             host = command.host or self.default_host()
             question = None if confirmed else confirmation_question(actor, command, host)
@@ -128,19 +132,19 @@ class Dispatcher:
                 self.rate.check(actor, command)
             except redis.RedisError:
                 raise QueueUnavailable(REDIS_DOWN) from None
-            return self._enqueue(shown, command, actor, reply, host, dedupe_key, confirmed, dedupe_ttl)
+            return self._enqueue(display, command, actor, reply, host, dedupe_key, confirmed, dedupe_ttl)
         except NeedsConfirmation as exc:
-            self._audit(actor, shown, "asked", None, exc.message)
+            self._audit(actor, display, "asked", None, exc.message)
             raise
         except DockerverseError as exc:
-            self._audit(actor, shown, "refused", None, exc.message)
+            self._audit(actor, display, "refused", None, exc.message)
             raise
 
     def ask_confirmation(self, text: str, actor: Actor, reply: ReplyTo) -> str:
         """Keep the command for a Confirm click (a few minutes, once); returns the button's token."""
         text = normalize(text)
         try:
-            return confirm.ask(self.redis, self._key, confirm.Pending(text, redact(text), actor.id, reply))
+            return confirm.ask(self.redis, self._key, confirm.Pending(text, shown(text), actor.id, reply))
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
 
@@ -191,7 +195,7 @@ class Dispatcher:
             if seen and not self.redis.set(seen, job_id, nx=True, ex=dedupe_ttl):
                 first = self.redis.get(seen)
                 first_id = first.decode() if isinstance(first, bytes) else str(first)
-                return Submitted(first_id, command, host, duplicate=True)
+                return Submitted(first_id, command, host, duplicate=True, shown=text)
             role = self.policy.role_of(actor)
             deadline = self.policy.deadline_for(command.permission)
             if isinstance(command, c.Logs) and command.follow:
@@ -240,7 +244,7 @@ class Dispatcher:
         except redis.RedisError as exc:
             log.warning("redis unavailable: %s", exc)
             raise QueueUnavailable(REDIS_DOWN) from None
-        return Submitted(job_id, command, host, start_by=payload.start_by)
+        return Submitted(job_id, command, host, start_by=payload.start_by, shown=text)
 
     def _take_follow_slot(self, actor: Actor, host: str, job_id: str, until: float, queue: Queue) -> None:
         """A follow holds a stream worker for its whole length: cap them per actor and per host."""

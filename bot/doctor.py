@@ -3,7 +3,6 @@ what is wrong and how to fix it. Exit status 1 when anything is broken."""
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -16,6 +15,7 @@ from bot.hosts import workers
 from bot.jobs import ReplyTo
 from bot.jobstate import as_str
 from bot.keys import key_problem
+from bot.masking import mask_text
 from bot.notify import describe, watcher_key
 from bot.policy import Actor, Policy, load_policy
 from bot.settings import Settings
@@ -23,17 +23,14 @@ from bot.settings import Settings
 OK, WARN, FAIL = "✅", "⚠️ ", "❌"
 
 
-def _redacted(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
-
-
 class Doctor:
     def __init__(self, settings: Settings, out: TextIO) -> None:
         self.settings, self.out, self.failed = settings, out, False
 
     def say(self, mark: str, what: str) -> None:
+        """Every line passes the masking module: a URL, an exception's words or a token never print."""
         self.failed |= mark == FAIL
-        print(f"{mark} {what}", file=self.out, flush=True)
+        print(f"{mark} {mask_text(what)}", file=self.out, flush=True)
 
     def run(self, slack_check: Callable[[Settings], str] | None) -> int:
         policy = self.check_config()
@@ -92,7 +89,7 @@ class Doctor:
         return policy
 
     def check_redis(self) -> redis.Redis | None:
-        url = _redacted(self.settings.redis_url)
+        url = self.settings.redis_url  # `say` masks its password
         try:
             conn = connect(self.settings.redis_url)
             info = conn.info("server")

@@ -2,10 +2,13 @@
 
 Every message says what went wrong and what to do about it. Adapters (Slack, the
 shell, the HTTP API) show ``str(error)`` as it is; ``status`` is the HTTP status an
-HTTP adapter answers with.
+HTTP adapter answers with. Messages are masked as they are made (``bot.masking``): one that
+quotes the user's input or Docker's words never carries a password or token onward.
 """
 
 from __future__ import annotations
+
+from bot.masking import mask_text
 
 
 class DockerverseError(Exception):
@@ -14,6 +17,7 @@ class DockerverseError(Exception):
     status: int = 400
 
     def __init__(self, message: str) -> None:
+        message = mask_text(message)
         super().__init__(message)
         self.message = message
 

@@ -14,11 +14,9 @@ import shlex
 
 from bot import commands as c
 from bot.errors import CommandError
+from bot.masking import mask_command, mask_text
 from bot.specs import _BY_WORD, _SPECS, MAX_TEXT, Parsed, Spec
-from bot.units import (
-    mask_env,
-    parse_duration,
-)
+from bot.units import format_size, parse_duration, parse_size
 
 NOT_YET: dict[str, str] = {}  # commands of the contract that a version does not offer yet
 
@@ -148,23 +146,34 @@ def _check_positionals(spec: Spec, args: list[str]) -> None:
         raise CommandError(f"`{spec.verb}`: unexpected `{extra}`.{tip} Usage: `{spec.usage}`")
 
 
-def redact(text: str) -> str:
-    """The command as it may be shown, audited and logged: secret-looking `-e` values masked."""
-    try:
-        words = shlex.split(normalize(text))
-    except ValueError:
-        return text
-    masked, changed = [], False
-    for i, word in enumerate(words):
-        out = word
-        if i and words[i - 1] in ("-e", "--env"):
-            out = mask_env(word)
-        elif word.startswith(("-e", "--env=")) and "=" in word and word not in ("-e", "--env"):
-            flag = "--env=" if word.startswith("--env=") else "-e"
-            out = flag + mask_env(word[len(flag) :])
-        changed |= out != word
-        masked.append(out)
-    return shlex.join(masked) if changed else text
+def shown(text: str, command: c.Command | None = None) -> str:
+    """The command as it may be shown, audited and logged, with its secrets masked.
+
+    Masked on the parsed command (a run's `-e` values and its CMD), so however the words were
+    written (`-e=API_TOKEN=x`, quotes, `--env`) the values are found; a run that carried a secret
+    is shown rebuilt from its masked fields. Text that does not parse is masked as free text.
+    """
+    if command is None:
+        try:
+            command = parse(text)
+        except CommandError:
+            return mask_text(text)
+    masked = mask_command(command)
+    return to_text(masked) if isinstance(masked, c.Run) and masked != command else mask_text(text)
+
+
+def to_text(run: c.Run) -> str:
+    """A run written back as a command line that parses to the same run."""
+    words = ["run", run.image]
+    words += ["--name", run.name] if run.name else []
+    words += [w for port in run.ports for w in ("-p", str(port))]
+    words += [w for key, value in run.env for w in ("-e", f"{key}={value}")]
+    if run.memory is not None:
+        size = format_size(run.memory)
+        words += ["--memory", size if parse_size(size) == run.memory else f"{run.memory}b"]
+    words += ["--cpus", f"{run.cpus:g}"] if run.cpus is not None else []
+    words += ["--host", run.host] if run.host else []
+    return shlex.join(words + (["--", *run.command] if run.command else []))
 
 
 def help_text(topic: str | None = None) -> str:

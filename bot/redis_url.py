@@ -16,6 +16,8 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
+from bot.masking import mask_text
+
 SENTINEL = "redis+sentinel"
 
 
@@ -29,7 +31,9 @@ def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int, dict[str
         hosts.append((host or hostport, int(port) if port.isdigit() else 26379))
     path = [p for p in parts.path.split("/") if p]
     if not path:
-        raise ValueError(f"{url}: name the master, e.g. redis+sentinel://sentinel1:26379,sentinel2:26379/mymaster/0")
+        raise ValueError(
+            f"{mask_text(url)}: name the master, e.g. redis+sentinel://sentinel1:26379,sentinel2:26379/mymaster/0"
+        )
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     query = parse_qs(parts.query)
     sentinel_kwargs = {"password": query["sentinel_password"][0]} if "sentinel_password" in query else {}

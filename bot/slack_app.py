@@ -27,7 +27,7 @@ from bot import confirm
 from bot.dispatch import STOP_ACTION, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.gate import NeedsConfirmation
-from bot.grammar import redact
+from bot.grammar import shown
 from bot.home import REFRESH_ACTION
 from bot.home_feed import HomeFeed
 from bot.jobs import ReplyTo
@@ -43,10 +43,10 @@ def strip_mention(text: str) -> str:
     return _MENTION.sub("", text or "").strip()
 
 
-def queued_text(text: str, sub: Submitted, where: str) -> str:
+def queued_text(sub: Submitted, where: str) -> str:
     again = " (a retry of a command already queued)" if sub.duplicate else ""
     return (
-        f"⏳ `/docker {text.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
+        f"⏳ `/docker {sub.shown.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
         f"the result will be posted {where}."
     )
 
@@ -113,7 +113,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
     async def confirmation(text: str, actor: Actor, reply: ReplyTo, question: str) -> dict[str, Any]:
         """The message that asks for a Confirm click: text and Block Kit blocks."""
         token = await run_in_threadpool(dispatcher.ask_confirmation, text, actor, reply)
-        return {"text": f"⚠️ {question}", "blocks": confirm.blocks(question, redact(text), token)}
+        return {"text": f"⚠️ {question}", "blocks": confirm.blocks(question, shown(text), token)}
 
     def in_background(coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
@@ -136,7 +136,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
         except DockerverseError as exc:
             await ack(response_type="ephemeral", text=f"❌ {exc.message}")
             return
-        await ack(response_type="ephemeral", text=queued_text(text, sub, "in this channel"))
+        await ack(response_type="ephemeral", text=queued_text(sub, "in this channel"))
 
     @app.action(confirm.CONFIRM_ACTION)
     async def on_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

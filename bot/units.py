@@ -136,13 +136,3 @@ def parse_docker_time(text: str) -> tuple[int, int]:
     if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(h) < 24 and int(mi) < 60 and int(s) < 61):
         raise ValueError(f"'{text}' is not a valid date")
     return seconds, int((frac or "0").ljust(9, "0"))
-
-
-# Environment variables whose names look like secrets are masked wherever a command is shown.
-SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth|private", re.IGNORECASE)
-
-
-def mask_env(entry: str) -> str:
-    """`API_TOKEN=abc` -> `API_TOKEN=••••`; other entries as they are."""
-    key, sep, value = entry.partition("=")
-    return f"{key}=••••" if sep and value and SECRET_NAME.search(key) else entry

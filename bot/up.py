@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 from bot.local_state import clear_state, state_dir, write_state
+from bot.masking import mask_text
 from bot.settings import Settings
 
 
@@ -90,7 +91,7 @@ def run_up(settings: Settings, host: str, port: int) -> int:
         print(
             f"Dockerverse is up.\n  web     {web_url}  ({slack})\n"
             f"  worker  Docker host `{settings.host_name}`\n"
-            f"  redis   {'embedded at ' + redis_url if embedded else redis_url}\n"
+            f"  redis   {'embedded at ' + redis_url if embedded else mask_text(redis_url)}\n"
             "Talk to it from another terminal: dockerverse shell    (Ctrl-C here stops everything)",
             flush=True,
         )

@@ -59,7 +59,7 @@ def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack
     broken = doctor({**stack.env, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0", "CI_HOOK_SECRET": ""})
     assert broken.returncode == 1
     out = broken.stdout
-    assert "❌ Redis at redis://***@127.0.0.1:1/0" in out and "hunter2" not in out
+    assert "❌ Redis at redis://:••••@127.0.0.1:1/0" in out and "hunter2" not in out
     assert "❌ Hook `ci`: CI_HOOK_SECRET is not set" in out
     assert "❌ Slack: auth.test refused SLACK_BOT_TOKEN: invalid_auth" in out
 

@@ -74,6 +74,7 @@ PURE = {
     "bot/home.py",
     "bot/blocks.py",
     "bot/sealed.py",
+    "bot/masking.py",
 }
 
 

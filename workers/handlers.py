@@ -19,14 +19,13 @@ from bot.errors import PolicyError
 from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
-from bot.units import format_duration, format_size, mask_env
+from bot.masking import mask_argv, mask_env, mask_text
+from bot.units import format_duration, format_size
 from workers import progress, quiet
 from workers.access import readable
 from workers.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
 from workers.listing import PAGE, list_blocks
 from workers.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
-
-# Environment values whose names look like secrets are masked in `inspect`.
 
 RUN_LOG_LINES = 20
 
@@ -225,27 +224,28 @@ def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
 def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
     raw = gw.inspect(cmd.target)
     config, state, host = raw.get("Config") or {}, raw.get("State") or {}, raw.get("HostConfig") or {}
-    readable((config.get("Labels") or {}).get(LABEL_MANAGED) == "dockerverse", str(raw.get("Name", "")).lstrip("/"), p)
-    env = [mask_env(e) for e in config.get("Env") or []]
+    # Masked by name and value (`DATABASE_URL=postgres://app:pw@db`, `--requirepass pw`); labels by value
+    # only, or `org.opencontainers.image.authors` would pass for `auth`. Entrypoint and Cmd make one line.
+    env, entrypoint = [mask_env(e) for e in config.get("Env") or []], list(config.get("Entrypoint") or [])
+    argv = mask_argv(entrypoint + list(config.get("Cmd") or []))
+    labels = [f"{k}={mask_text(v)}" for k, v in sorted((config.get("Labels") or {}).items())]
+    name = raw.get("Name", "").lstrip("/")
+    readable((config.get("Labels") or {}).get(LABEL_MANAGED) == "dockerverse", name, p)
     lines = [
-        f"Name:     {raw.get('Name', '').lstrip('/')}",
+        f"Name:     {name}",
         f"Id:       {raw.get('Id', '')[:12]}",
         f"Image:    {config.get('Image', '')}",
-        f"Command:  {' '.join(config.get('Cmd') or [])}",
+        *([f"Entry:    {' '.join(argv[: len(entrypoint)])}"] if entrypoint else []),
+        f"Command:  {' '.join(argv[len(entrypoint) :])}",
         f"State:    {state.get('Status')} (exit code {state.get('ExitCode')}, started {state.get('StartedAt')})",
         f"Limits:   memory {format_size(host.get('Memory') or 0) if host.get('Memory') else 'none'}, "
         f"cpus {(host.get('NanoCpus') or 0) / 1e9:g}, pids {host.get('PidsLimit') or 'none'}",
         f"Restart:  {(host.get('RestartPolicy') or {}).get('Name') or 'no'}",
         "Env:      " + (", ".join(env) or "none"),
-        "Labels:   " + (", ".join(f"{k}={v}" for k, v in sorted((config.get("Labels") or {}).items())) or "none"),
+        "Labels:   " + (", ".join(labels) or "none"),
     ]
-    name = raw.get("Name", "").lstrip("/")
-    return Outcome(
-        True,
-        f"`{name}` on `{gw.host_name}`",
-        code_block(lines),
-        data={"name": name, "id": raw.get("Id"), "state": state.get("Status"), "env": env},
-    )
+    data = {"name": name, "id": raw.get("Id"), "state": state.get("Status"), "env": env, "command": argv}
+    return Outcome(True, f"`{name}` on `{gw.host_name}`", code_block(lines), data=data)
 
 
 def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:

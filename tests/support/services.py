@@ -101,10 +101,14 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 # --------------------------------------------------------------------------- redis
 
 
-def _redis_ping(port: int, timeout: float = 0.5) -> bool:
+def _redis_ping(port: int, timeout: float = 0.5, password: str | None = None) -> bool:
     # Raw RESP instead of redis-py: this must work even while the client library misbehaves.
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            if password:  # AUTH first: a password-protected Redis answers PING with -NOAUTH
+                sock.sendall(f"AUTH {password}\r\n".encode())
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
@@ -118,6 +122,7 @@ class RedisServer:
     tmpdir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)  # set: started with --requirepass
 
     @property
     def url(self) -> str:
@@ -125,14 +130,15 @@ class RedisServer:
 
     def url_for(self, db: int) -> str:
         """A database of its own for one test module's stack (tests flush database 0 between them)."""
-        return f"redis://127.0.0.1:{self.port}/{db}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
 
     @property
     def logfile(self) -> Path:
         return self.tmpdir / f"redis-{self.port}.log"
 
     def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None and _redis_ping(self.port)
+        return self.proc is not None and self.proc.poll() is None and _redis_ping(self.port, password=self.password)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start redis-server (no persistence at all) and wait until it answers PING."""
@@ -158,6 +164,7 @@ class RedisServer:
             "no",
             "--logfile",
             str(self.logfile),
+            *(["--requirepass", self.password] if self.password else []),
         ]
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -166,7 +173,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ServiceError(f"redis-server exited with {self.proc.returncode}:\n{_tail(self.logfile)}")
-            if _redis_ping(self.port):
+            if _redis_ping(self.port, password=self.password):
                 return
             time.sleep(0.05)
         self.stop()
@@ -191,11 +198,11 @@ class RedisServer:
         self.start()
 
 
-def start_redis(tmpdir: str | os.PathLike[str], attempts: int = 3) -> RedisServer:
-    """Start redis-server on a free loopback port; retries if the port is grabbed meanwhile."""
+def start_redis(tmpdir: str | os.PathLike[str], attempts: int = 3, password: str | None = None) -> RedisServer:
+    """Start redis-server on a free loopback port (with a password if given); retries if the port is grabbed."""
     last: ServiceError | None = None
     for _ in range(attempts):
-        server = RedisServer(tmpdir=Path(tmpdir), port=free_port())
+        server = RedisServer(tmpdir=Path(tmpdir), port=free_port(), password=password)
         try:
             server.start()
             return server
@@ -380,6 +387,7 @@ class Registry:
     tmpdir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)  # set: started with --requirepass
 
     @property
     def url(self) -> str:
