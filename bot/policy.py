@@ -19,6 +19,7 @@ from bot import commands as c
 from bot.errors import DockerverseError, PolicyError
 from bot.notify import NotifyRule
 from bot.policy_schema import DEFAULT_DEADLINES, DEFAULT_PERMISSIONS, DEFAULT_ROLES, LimitsSection, LimitsSpec, read
+from bot.slack_text import code
 from bot.units import format_size
 
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
@@ -164,9 +165,9 @@ def check_image_allowed(image: str, allow: tuple[str, ...], source: str = "the p
     ref = normalize_image(image)
     patterns = {q for p in allow for q in (p, normalize_image(p, pattern=True))}
     if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
-        allowed = ", ".join(f"`{p}`" for p in allow)
+        allowed = ", ".join(f"{code(p)}" for p in allow)
         raise PolicyError(
-            f"Image `{image}` is not on the allow-list ({allowed}) of {source}: "
+            f"Image {code(image)} is not on the allow-list ({allowed}) of {source}: "
             "ask an admin to add it under `images.allow`."
         )
 

@@ -33,6 +33,7 @@ from bot.home_feed import HomeFeed
 from bot.jobs import ReplyTo
 from bot.policy import Actor
 from bot.settings import Settings
+from bot.slack_text import code
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)+")
@@ -46,7 +47,7 @@ def strip_mention(text: str) -> str:
 def queued_text(text: str, sub: Submitted, where: str) -> str:
     again = " (a retry of a command already queued)" if sub.duplicate else ""
     return (
-        f"⏳ `/docker {text.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
+        f"⏳ {code('/docker ' + text.strip())} is queued as job `{sub.job_id[:12]}` on host {code(sub.host)}{again}; "
         f"the result will be posted {where}."
     )
 
@@ -154,13 +155,13 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
             sub = await submit(pending.text, actor, pending.reply, None, True)
         except DockerverseError as exc:
             await respond(
-                replace_original=True, text=f"❌ <@{clicker}> confirmed `{pending.shown}`, but: {exc.message}"
+                replace_original=True, text=f"❌ <@{clicker}> confirmed {code(pending.shown)}, but: {exc.message}"
             )
             return
         await respond(
             replace_original=True,
-            text=f"✅ <@{clicker}> confirmed `{pending.shown}`: queued as job "
-            f"`{sub.job_id[:12]}` on host `{sub.host}`.",
+            text=f"✅ <@{clicker}> confirmed {code(pending.shown)}: queued as job "
+            f"`{sub.job_id[:12]}` on host {code(sub.host)}.",
         )
 
     @app.action(re.compile(r"^dockerverse_btn_(logs|start|restart|stop|remove|more)$"))
@@ -193,7 +194,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
             confirmed = kind in ("stop", "restart", "remove")
             sub = await submit(text, actor, reply, None, confirmed)
         except DockerverseError as exc:
-            await tell(f"❌ `{text}`: {exc.message}")
+            await tell(f"❌ {code(text)}: {exc.message}")
             return
         if from_home and home is not None and kind in ("start", "restart", "stop", "remove"):
             in_background(refresh_home_after(home, client, user, sub.job_id))
@@ -215,7 +216,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
     async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         pending = await run_in_threadpool(dispatcher.take_confirmation, body["actions"][0].get("value", ""))
-        what = f"`{pending.shown}`" if pending else "The command"
+        what = f"{code(pending.shown)}" if pending else "The command"
         await respond(replace_original=True, text=f"✋ <@{body['user']['id']}> cancelled {what}: nothing was run.")
 
     async def in_thread(event: dict[str, Any], body: dict[str, Any], say: AsyncSay, source: str) -> None:

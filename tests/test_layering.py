@@ -73,6 +73,7 @@ PURE = {
     "bot/home.py",
     "bot/blocks.py",
     "bot/sealed.py",
+    "bot/slack_text.py",
 }
 
 
