@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.slack_text import ZWSP, unescape
+from bot.slack_text import unescape
 
 _FENCE = re.compile(r"^```\n?|\n?```$", re.MULTILINE)
 _CODE = re.compile(r"`([^`\n]+)`")
@@ -13,5 +13,4 @@ _BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
 
 def plain(text: str) -> str:
     """No fences, no backticks, no *bold*, and Slack's escapes undone (bot/slack_text.py)."""
-    text = _BOLD.sub(r"\1", _CODE.sub(r"\1", _FENCE.sub("", text)))
-    return unescape(text.replace("`" + ZWSP, "`"))  # the backtick runs a ``` block held apart
+    return unescape(_BOLD.sub(r"\1", _CODE.sub(r"\1", _FENCE.sub("", text))))

@@ -17,7 +17,7 @@ from bot import commands as c
 from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
-from bot.slack_text import block_line, clip, code
+from bot.slack_text import clip, code, escape
 from bot.units import format_duration, parse_docker_time
 from workers.gateway import DockerGateway
 from workers.render import Outcome
@@ -129,7 +129,7 @@ class SlackSink:
             lines, self.pending = self.pending, []
             self.last = time.monotonic()
         # Escaped before they are measured: an escaped line can be four times as long.
-        for line in (clip(block_line(raw), SLACK_MESSAGE) for raw in lines):  # fill a message, then start another
+        for line in (clip(escape(raw), SLACK_MESSAGE) for raw in lines):  # fill a message, then start another
             if self.current and sum(len(x) + 1 for x in self.current[1]) + len(line) < SLACK_MESSAGE:
                 self.current[1].append(line)
                 continue
@@ -146,7 +146,7 @@ class SlackSink:
 
 
 def _block(lines: list[str]) -> str:
-    """Lines already made safe for a ``` block (`block_line`, as `flush` does)."""
+    """Lines already escaped already (as `flush` does)."""
     return "```\n" + "\n".join(lines) + "\n```"
 
 

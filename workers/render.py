@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.slack_text import block_line, clip
+from bot.slack_text import clip, escape
 
 SECTION_LIMIT = 3000
 # Room for the ``` fences and a cut note inside one section.
@@ -63,7 +63,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def _clip(raw: str, limit: int) -> str:
     """One line, escaped for a ``` block and cut so that it fits one of ``limit`` on its own (with its
     newline), marked with …."""
-    line = block_line(raw)
+    line = escape(raw)
     return line if len(line) < limit else clip(line, max(0, limit - 2)) + "…"
 
 
