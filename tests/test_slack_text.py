@@ -7,8 +7,12 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import confirm
 from bot.slack_text import clip, code, escape, fenced, unescape
 from bot.text import plain
+from workers.alert_messages import Facts, unhealthy
+from workers.gateway import ContainerRow
+from workers.listing import row_blocks
 from workers.render import chunks, code_block
 
 HOSTILE = "<!channel> <!here> <@U0ADMIN> <https://evil.example|login> &lt; ``` *bold*"
@@ -55,3 +59,23 @@ def test_plain_text_shows_the_characters_again() -> None:
         "<!channel> <https://evil.example|login> &lt; a & b"
     )
     assert plain(f"Unknown command {code('<!here>')}.") == "Unknown command <!here>."
+
+
+def _every_text(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in ([v] if k == "text" and isinstance(v, str) else _every_text(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _every_text(v)]
+    return []
+
+
+def test_builders_of_blocks_escape_what_docker_and_people_wrote() -> None:
+    """Values that cannot reach them end to end today (Docker refuses such names) are escaped all the same:
+    a confirmation's command, a list row, an unhealthy alert."""
+    row = ContainerRow("c" * 64, HOSTILE, f"img:{HOSTILE}", "running", HOSTILE, 0, (HOSTILE,))
+    f = Facts(host=HOSTILE, id="c" * 64, name=HOSTILE, image=HOSTILE, at=0, health_output=HOSTILE, state="running")
+    text, alert = unhealthy(f)
+    built = [confirm.blocks(f"Remove {code(HOSTILE)}?", HOSTILE, "token"), row_blocks(row, HOSTILE, 0), alert, text]
+    for shown in _every_text(built):
+        assert not MARKUP.search(shown.replace("<!date^0^{date_short_pretty} {time_secs}|1970-01-01 00:00:00 UTC>", ""))
+        assert shown.count("```") % 2 == 0, shown
