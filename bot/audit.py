@@ -10,6 +10,7 @@ import redis
 from rq.job import Job
 
 from bot.jobstate import as_str
+from bot.slack_text import unescape
 
 STREAM = "dockerverse:audit"
 MAX = 100_000
@@ -49,7 +50,8 @@ def _with_outcomes(conn: redis.Redis, entries: list[dict[str, str]]) -> list[dic
         jobs = pipe.execute()
     out = []
     for e, (status, meta, started, ended) in zip(entries, jobs, strict=True):
-        outcome = e["reason"] if e["decision"] in ("refused", "asked") else _outcome(status, meta)
+        # Reasons and failures are our Slack text: back to the characters, for JSON and for whoever shows them.
+        outcome = unescape(e["reason"] if e["decision"] in ("refused", "asked") else _outcome(status, meta))
         out.append(
             {
                 "at": float(e["at"]),

@@ -8,6 +8,8 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from bot.slack_text import code
+
 STATE_EMOJI = {"running": "🟢", "exited": "⚫", "created": "⚪", "paused": "⏸️", "restarting": "🔁", "dead": "🔴"}
 LIVE = ("running", "restarting", "paused")  # states in which stop, restart and rm end the container
 BUTTON = "dockerverse_btn_"  # + logs, start, restart, stop, remove, more: see bot/slack_app.py
@@ -39,8 +41,8 @@ def row_buttons(name: str, state: str, host: str, granted: Collection[str] | Non
     buttons = [button("logs", "Logs", value)]
     if state in LIVE:
         buttons += [
-            button("restart", "Restart", value, f"Restart `{name}` on `{host}`?"),
-            button("stop", "Stop", value, f"Stop `{name}` on `{host}`?"),
+            button("restart", "Restart", value, f"Restart {code(name)} on {code(host)}?"),
+            button("stop", "Stop", value, f"Stop {code(name)} on {code(host)}?"),
         ]
     else:
         buttons.append(button("start", "Start", value))
@@ -49,7 +51,7 @@ def row_buttons(name: str, state: str, host: str, granted: Collection[str] | Non
             "remove",
             "Remove",
             value,
-            f"Remove `{name}` on `{host}`? It is stopped first if it runs. This cannot be undone.",
+            f"Remove {code(name)} on {code(host)}? It is stopped first if it runs. This cannot be undone.",
         )
     )
     if granted is None:

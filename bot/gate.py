@@ -14,6 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError
 from bot.policy import Actor
+from bot.slack_text import code
 
 SLACK_SOURCES = ("slash", "mention", "dm", "button")
 
@@ -38,9 +39,9 @@ def confirmation_question(actor: Actor, command: c.Command, host: str) -> str | 
         return None
     if isinstance(command, c.Remove):
         force = " It is stopped first if it runs." if command.force else ""
-        return f"Remove container `{command.target}` on `{host}`?{force} This cannot be undone."
+        return f"Remove container {code(command.target)} on {code(host)}?{force} This cannot be undone."
     if isinstance(command, c.RemoveImage):
-        return f"Remove image `{command.image}` on `{host}`? (Only the tag goes if the image has others.)"
+        return f"Remove image {code(command.image)} on {code(host)}? (Only the tag goes if the image has others.)"
     return None
 
 

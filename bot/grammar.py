@@ -15,6 +15,7 @@ import shlex
 from bot import commands as c
 from bot.errors import CommandError
 from bot.masking import mask_command, mask_text
+from bot.slack_text import code
 from bot.specs import _BY_WORD, _SPECS, MAX_TEXT, Parsed, Spec
 from bot.units import format_size, parse_duration, parse_size
 
@@ -36,10 +37,10 @@ def lookup(word: str) -> Spec:
     if spec:
         return spec
     if word.lower() in NOT_YET:
-        raise CommandError(f"`{word}`: {NOT_YET[word.lower()]}. Try `help` for what works today.")
+        raise CommandError(f"{code(word)}: {NOT_YET[word.lower()]}. Try `help` for what works today.")
     close = difflib.get_close_matches(word.lower(), list(_BY_WORD), n=1, cutoff=0.6)
     hint = f" Did you mean `{close[0]}`?" if close else ""
-    return _raise(f"Unknown command `{word}`.{hint} Try `help` for the list of commands.")
+    return _raise(f"Unknown command {code(word)}.{hint} Try `help` for the list of commands.")
 
 
 def command_name(text: str) -> str:
@@ -131,7 +132,7 @@ def _unknown_option(spec: Spec, name: str) -> None:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" Did you mean `{close[0]}`?" if close else ""
     options = ", ".join(f"`{o.usage()}`" for o in spec.options) or "none"
-    raise CommandError(f"`{spec.verb}` has no option `{name}`.{hint} Its options: {options}.")
+    raise CommandError(f"`{spec.verb}` has no option {code(name)}.{hint} Its options: {options}.")
 
 
 def _check_positionals(spec: Spec, args: list[str]) -> None:
@@ -143,7 +144,7 @@ def _check_positionals(spec: Spec, args: list[str]) -> None:
     if len(args) > most:
         extra = " ".join(args[most:])
         tip = " Put the container's command after `--`." if spec.takes_command else ""
-        raise CommandError(f"`{spec.verb}`: unexpected `{extra}`.{tip} Usage: `{spec.usage}`")
+        raise CommandError(f"`{spec.verb}`: unexpected {code(extra)}.{tip} Usage: `{spec.usage}`")
 
 
 def shown(text: str, command: c.Command | None = None) -> str:

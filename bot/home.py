@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.blocks import STATE_EMOJI, button, row_buttons
+from bot.slack_text import code, escape
 
 MAX_BLOCKS = 100  # Slack's limit for a Home tab view
 MAX_HOSTS = 20  # hosts listed one block each; more are summed up in one line
@@ -106,16 +107,6 @@ class Viewer:
     granted: frozenset[str]
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn escapes, for text shown as it is (our own messages keep their `code` spans)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def code(text: str) -> str:
-    """A value for inside a `code` span: escaped, and backticks become quotes so it cannot end the span."""
-    return escape(text).replace("`", "'")
-
-
 def _when(at: float) -> str:
     """A time Slack shows in the reader's own time zone (UTC as the fallback)."""
     fallback = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
@@ -146,8 +137,8 @@ def _host_line(fleet: Fleet, host: str) -> str:
 def _box_blocks(box: Box, viewer: Viewer) -> list[dict[str, Any]]:
     text = (
         f"{'🟠' if box.trouble == 'unhealthy' else STATE_EMOJI.get(box.state, '❔')} "
-        f"*{escape(box.name)}* on `{code(box.host)}`: {box.trouble}\n"
-        f"`{code(box.image[:80])}` · {escape(box.detail)}"
+        f"*{escape(box.name)}* on {code(box.host)}: {box.trouble}\n"
+        f"{code(box.image[:80])} · {escape(box.detail)}"
     )
     buttons = row_buttons(box.name, box.state, box.host, viewer.granted)
     return [_section(text)] + ([{"type": "actions", "elements": buttons}] if buttons else [])
@@ -160,7 +151,7 @@ def _fleet_blocks(fleet: Fleet | None, note: str | None, viewer: Viewer, room: i
     blocks = [_header("Hosts")]
     if note:
         when = f" Showing the fleet as of {_when(fleet.at)}." if fleet is not None else ""
-        blocks.append(_context(f"⚠️ {escape(note)}{when}"))
+        blocks.append(_context(f"⚠️ {note}{when}"))  # our message: its values are escaped already
     if fleet is None:
         return blocks
     for host in fleet.hosts[:MAX_HOSTS]:
@@ -199,7 +190,7 @@ def _jobs_blocks(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         outcome = str(e.get("outcome") or e.get("decision") or "")
         mark = "✅" if outcome == "finished" else "⏳" if outcome in ("queued", "started", "deferred") else "❌"
         took = f" in {e['duration']:.1f} s" if isinstance(e.get("duration"), float) else ""
-        lines.append(f"{mark} `{code(str(e['command'])[:80])}`: {escape(outcome[:160])}{took} · {_when(e['at'])}")
+        lines.append(f"{mark} {code(str(e['command'])[:80])}: {escape(outcome[:160])}{took} · {_when(e['at'])}")
     return [*blocks, _section("\n".join(lines))]
 
 

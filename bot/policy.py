@@ -28,6 +28,7 @@ from bot.policy_schema import (
     RateLimitsSection,
     read,
 )
+from bot.slack_text import code
 from bot.units import format_size
 
 BUILT_IN = "built-in defaults"
@@ -143,7 +144,7 @@ class Policy:
             where = (
                 f"an admin can set its `role` under `{section}:`"
                 if section and actor.role is not None
-                else f"an admin can add you (or `channel:<id>` of this channel) to `roles.{needed}`"
+                else f"an admin can add you (or this channel as `channel:ID`) to `roles.{needed}`"
             )
             grant = (
                 f"it needs role `{needed}` or above: {where} in {self.file}"
@@ -186,9 +187,9 @@ def check_image_allowed(image: str, allow: tuple[str, ...], source: str = "the p
     ref = normalize_image(image)
     patterns = {q for p in allow for q in (p, normalize_image(p, pattern=True))}
     if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
-        allowed = ", ".join(f"`{p}`" for p in allow)
+        allowed = ", ".join(f"{code(p)}" for p in allow)
         raise PolicyError(
-            f"Image `{image}` is not on the allow-list ({allowed}) of {source}: "
+            f"Image {code(image)} is not on the allow-list ({allowed}) of {source}: "
             "ask an admin to add it under `images.allow`."
         )
 

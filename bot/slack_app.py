@@ -33,6 +33,7 @@ from bot.home_feed import HomeFeed
 from bot.jobs import ReplyTo
 from bot.policy import Actor
 from bot.settings import Settings
+from bot.slack_text import code
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)+")
@@ -46,8 +47,8 @@ def strip_mention(text: str) -> str:
 def queued_text(sub: Submitted, where: str) -> str:
     again = " (a retry of a command already queued)" if sub.duplicate else ""
     return (
-        f"⏳ `/docker {sub.shown.strip()}` is queued as job `{sub.job_id[:12]}` on host `{sub.host}`{again}; "
-        f"the result will be posted {where}."
+        f"⏳ {code('/docker ' + sub.shown.strip())} is queued as job `{sub.job_id[:12]}` on host "
+        f"{code(sub.host)}{again}; the result will be posted {where}."
     )
 
 
@@ -161,13 +162,13 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
             sub = await submit(pending.text, actor, pending.reply, None, True)
         except DockerverseError as exc:
             await respond(
-                replace_original=True, text=f"❌ <@{clicker}> confirmed `{pending.shown}`, but: {exc.message}"
+                replace_original=True, text=f"❌ <@{clicker}> confirmed {code(pending.shown)}, but: {exc.message}"
             )
             return
         await respond(
             replace_original=True,
-            text=f"✅ <@{clicker}> confirmed `{pending.shown}`: queued as job "
-            f"`{sub.job_id[:12]}` on host `{sub.host}`.",
+            text=f"✅ <@{clicker}> confirmed {code(pending.shown)}: queued as job "
+            f"`{sub.job_id[:12]}` on host {code(sub.host)}.",
         )
 
     @app.action(re.compile(r"^dockerverse_btn_(logs|start|restart|stop|remove|more)$"))
@@ -200,7 +201,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
             confirmed = kind in ("stop", "restart", "remove")
             sub = await submit(text, actor, reply, None, confirmed)
         except DockerverseError as exc:
-            await tell(f"❌ `{text}`: {exc.message}")
+            await tell(f"❌ {code(text)}: {exc.message}")
             return
         if from_home and home is not None and kind in ("start", "restart", "stop", "remove"):
             in_background(refresh_home_after(home, client, user, sub.job_id))
@@ -229,7 +230,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
         except DockerverseError as exc:
             await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
             return
-        what = f"`{pending.shown}`" if pending else "The command"
+        what = code(pending.shown) if pending else "The command"
         await respond(replace_original=True, text=f"✋ <@{body['user']['id']}> cancelled {what}: nothing was run.")
 
     async def in_thread(event: dict[str, Any], body: dict[str, Any], say: AsyncSay, source: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from bot import commands as c
 from bot.errors import CommandError
+from bot.slack_text import escape
 from bot.units import check_image, check_name, parse_docker_time, parse_duration, parse_env, parse_port, parse_size
 
 MAX_TEXT = 4000
@@ -77,7 +78,7 @@ def _convert(spec: Spec, what: str, raw: str, convert: Callable[[str], Any]) -> 
     try:
         return convert(raw)
     except ValueError as exc:
-        raise CommandError(f"`{spec.verb}`: {what}: {exc}. Usage: `{spec.usage}`") from None
+        raise CommandError(f"`{spec.verb}`: {what}: {escape(exc)}. Usage: `{spec.usage}`") from None
 
 
 def _int_range(low: int, high: int) -> Callable[[str], int]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from bot.slack_text import unescape
+
 _FENCE = re.compile(r"^```\n?|\n?```$", re.MULTILINE)
 _CODE = re.compile(r"`([^`\n]+)`")
 _BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
 
 
 def plain(text: str) -> str:
-    """No fences, no backticks, no *bold*."""
-    return _BOLD.sub(r"\1", _CODE.sub(r"\1", _FENCE.sub("", text)))
+    """No fences, no backticks, no *bold*, and Slack's escapes undone (bot/slack_text.py)."""
+    return unescape(_BOLD.sub(r"\1", _CODE.sub(r"\1", _FENCE.sub("", text))))

@@ -69,7 +69,7 @@ def shown(call: Call) -> str:
             "C0ANY",
             "run {image}",
             "Not allowed: `run` — you (<@{user}>) have role `viewer`; it needs role "
-            "`operator` or above: an admin can add you (or `channel:<id>` of this channel) to `roles.operator`",
+            "`operator` or above: an admin can add you (or this channel as `channel:ID`) to `roles.operator`",
         ),
         ("viewer", "C0DEPLOY", "run {image} -- true", ALLOWED),  # everyone in the deploy channel is an operator
         ("operator", "C0ANY", "run {image} -- true", ALLOWED),

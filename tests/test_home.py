@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.home import MAX_BLOCKS, REFRESH_ACTION, Box, Fleet, Viewer, code, escape, home_view
+from bot.home import MAX_BLOCKS, REFRESH_ACTION, Box, Fleet, Viewer, home_view
 from bot.policy import DEFAULT_PERMISSIONS, Actor, Policy
+from bot.slack_text import code, escape
 
 POLICY = Policy(roles={"admin": ["U0ADMIN"], "operator": ["U0OPS"], "viewer": ["*"]}, permissions=DEFAULT_PERMISSIONS)
 NOW = 1_760_000_000.0
@@ -158,7 +159,7 @@ def test_last_jobs_with_outcomes_and_escaped_text() -> None:
     assert lines[0].startswith("✅ `list --all`: finished in 0.2 s · <!date^1760000000^")
     assert lines[1].startswith("❌ `rm &lt;web&gt; 'x'`: Not allowed: `rm`")
     assert lines[2].startswith("⏳ `logs web --follow`: started")
-    assert escape("a & <b> `c`") == "a &amp; &lt;b&gt; `c`" and code("a `b`") == "a 'b'"
+    assert escape("a & <b> `c`") == "a &amp; &lt;b&gt; `c`" and code("a `b`") == "`a 'b'`"
 
 
 def test_a_failed_refresh_says_why_and_when_the_shown_fleet_is_from() -> None:

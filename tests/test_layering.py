@@ -75,6 +75,7 @@ PURE = {
     "bot/blocks.py",
     "bot/sealed.py",
     "bot/masking.py",
+    "bot/slack_text.py",
 }
 
 

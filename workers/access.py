@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.errors import PolicyError
 from bot.jobs import Payload
 from bot.policy_schema import READ_UNMANAGED
+from bot.slack_text import code
 
 
 def readable(managed: bool, name: str, p: Payload) -> None:
@@ -17,7 +18,7 @@ def readable(managed: bool, name: str, p: Payload) -> None:
     if managed or p.read_unmanaged:
         return
     raise PolicyError(
-        f"Not allowed: `{name}` on `{p.host}` was not created by Dockerverse, and reading its logs or "
+        f"Not allowed: {code(name)} on {code(p.host)} was not created by Dockerverse, and reading its logs or "
         f"settings needs the `{READ_UNMANAGED}` permission (the top role has it; an admin can grant it to a "
         "role under `permissions:`)."
     )

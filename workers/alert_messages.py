@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.blocks import button
+from bot.slack_text import code, escape, fenced
 from bot.units import format_duration, format_size, parse_docker_time
 from workers.render import BLOCK_BODY_LIMIT, code_block, cut
 
@@ -54,14 +55,14 @@ def facts(host: str, event: dict[str, Any], inspect: dict[str, Any] | None) -> F
     attrs: dict[str, str] = actor.get("Attributes") or {}
     at = int(event.get("timeNano") or 0) / 1e9 or float(event.get("time") or 0)
     cid = str(actor.get("ID") or event.get("id") or "")
-    code = attrs.get("exitCode")
+    said = attrs.get("exitCode")
     base = Facts(
         host=host,
         id=cid,
         name=attrs.get("name") or cid[:12],
         image=attrs.get("image") or str(event.get("from") or ""),
         at=at,
-        exit_code=int(code) if code and code.lstrip("-").isdigit() else None,
+        exit_code=int(said) if said and said.lstrip("-").isdigit() else None,
     )
     if not inspect:
         return base
@@ -123,25 +124,27 @@ def _blocks(headline: str, details: list[str], f: Facts) -> list[dict[str, Any]]
         {"type": "section", "text": {"type": "mrkdwn", "text": cut(headline + "\n" + "\n".join(details))}},
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"host `{f.host}` · {_when(f.at)} · container `{f.id[:12]}`"}],
+            "elements": [
+                {"type": "mrkdwn", "text": f"host {code(f.host)} · {_when(f.at)} · container {code(f.id[:12])}"}
+            ],
         },
         {
             "type": "actions",
             "block_id": "alert-buttons",
             "elements": [
                 button("logs", "Logs", value),
-                button("restart", "Restart", value, f"Restart `{f.name}` on `{f.host}`?"),
+                button("restart", "Restart", value, f"Restart {code(f.name)} on {code(f.host)}?"),
             ],
         },
     ]
 
 
 def _common(f: Facts) -> list[str]:
-    lines = [f"Image `{f.image}`"]
+    lines = [f"Image {code(f.image)}"]
     if f.ran_for is not None and f.state != "running":
         lines.append(f"ran for {format_duration(f.ran_for)}")
     if f.will_restart:
-        lines.append(f"Docker restarts it (restart policy `{f.restart_policy}`)")
+        lines.append(f"Docker restarts it (restart policy {code(f.restart_policy)})")
     return [" · ".join(lines)]
 
 
@@ -149,66 +152,67 @@ Message = tuple[str, list[dict[str, Any]]]
 
 
 def died(f: Facts) -> Message:
-    headline = f"🔴 *`{f.name}` died* on `{f.host}` with {_exit(f)}"
+    headline = f"🔴 *{code(f.name)} died* on {code(f.host)} with {_exit(f)}"
     details = _common(f) + ([f"It was killed for running out of memory ({_limit(f)})."] if f.oom_killed else [])
-    return f"🔴 {f.name} died on {f.host} with {_exit(f)}", _blocks(headline, details, f)
+    return f"🔴 {escape(f.name)} died on {escape(f.host)} with {_exit(f)}", _blocks(headline, details, f)
 
 
 def out_of_memory(f: Facts) -> Message:
-    headline = f"💥 *`{f.name}` ran out of memory* on `{f.host}`"
+    headline = f"💥 *{code(f.name)} ran out of memory* on {code(f.host)}"
     details = [f"Out of memory: it reached its {_limit(f)}, and the kernel killed a process in it."]
     if f.state not in ("running", "restarting"):
-        details.append(f"It is {f.state or 'gone'}" + (f" ({_exit(f)})." if f.exit_code is not None else "."))
+        details.append(f"It is {escape(f.state or 'gone')}" + (f" ({_exit(f)})." if f.exit_code is not None else "."))
     details += _common(f)
-    return f"💥 {f.name} ran out of memory on {f.host} ({_limit(f)})", _blocks(headline, details, f)
+    return f"💥 {escape(f.name)} ran out of memory on {escape(f.host)} ({_limit(f)})", _blocks(headline, details, f)
 
 
 def unhealthy(f: Facts) -> Message:
-    headline = f"🩺 *`{f.name}` is unhealthy* on `{f.host}`"
+    headline = f"🩺 *{code(f.name)} is unhealthy* on {code(f.host)}"
     streak = f" {f.failing_streak} times in a row" if f.failing_streak else ""
-    code = f" (exit code {f.health_exit})" if f.health_exit is not None else ""
+    exited = f" (exit code {f.health_exit})" if f.health_exit is not None else ""
     output = cut(f.health_output, HEALTH_OUTPUT) if f.health_output else "(it printed nothing)"
-    details = [f"Its health check failed{streak}{code}. Last output:", f"```\n{output}\n```", *_common(f)]
-    return f"🩺 {f.name} is unhealthy on {f.host}: {f.health_output[:200]}", _blocks(headline, details, f)
+    details = [f"Its health check failed{streak}{exited}. Last output:", fenced(output), *_common(f)]
+    text = f"🩺 {escape(f.name)} is unhealthy on {escape(f.host)}: {escape(f.health_output[:200])}"
+    return text, _blocks(headline, details, f)
 
 
 def restart_loop(f: Facts, restarts: int, minutes: float) -> Message:
     window = format_duration(minutes * 60)
-    headline = f"🔁 *`{f.name}` is crash-looping* on `{f.host}`: restarted {restarts} times in {window}"
+    headline = f"🔁 *{code(f.name)} is crash-looping* on {code(f.host)}: restarted {restarts} times in {window}"
     details = [
         f"Last {_exit(f)}." if f.exit_code is not None else "",
         *_common(f),
         f"Further restarts are not posted; a note follows in the thread once it has gone {window} without one.",
     ]
-    text = f"🔁 {f.name} is crash-looping on {f.host}: restarted {restarts} times in {window}"
+    text = f"🔁 {escape(f.name)} is crash-looping on {escape(f.host)}: restarted {restarts} times in {window}"
     return text, _blocks(headline, [d for d in details if d], f)
 
 
 def loop_ended(f: Facts, minutes: float) -> str:
     window = format_duration(minutes * 60)
     if f.state == "running":
-        return f"✅ `{f.name}` recovered: running, no restart for {window}."
+        return f"✅ {code(f.name)} recovered: running, no restart for {window}."
     if f.state == "removed":
-        return f"⏹️ `{f.name}` stopped restarting: it was removed."
-    code = f", {_exit(f)}" if f.exit_code is not None else ""
-    return f"⏹️ `{f.name}` stopped restarting: it is {f.state}{code}; Docker no longer restarts it."
+        return f"⏹️ {code(f.name)} stopped restarting: it was removed."
+    exited = f", {_exit(f)}" if f.exit_code is not None else ""
+    return f"⏹️ {code(f.name)} stopped restarting: it is {escape(f.state)}{exited}; Docker no longer restarts it."
 
 
 def exited_after(f: Facts) -> str:
     ran = f" after running {format_duration(f.ran_for)}" if f.ran_for is not None else ""
-    return f"`{f.name}` exited with {_exit(f)}{ran}."
+    return f"{code(f.name)} exited with {_exit(f)}{ran}."
 
 
 def healthy_again(f: Facts) -> str:
-    return f"💚 `{f.name}` is healthy again."
+    return f"💚 {code(f.name)} is healthy again."
 
 
 def log_lines(name: str, lines: list[str] | None, most: int) -> str:
     """The last `most` lines, or as many of the last ones as a message holds: at a death the end matters."""
     if lines is None:
-        return f"The logs of `{name}` could not be read (it may have been removed)."
+        return f"The logs of {code(name)} could not be read (it may have been removed)."
     if not lines:
-        return f"`{name}` printed nothing."
+        return f"{code(name)} printed nothing."
     kept: list[str] = []
     room = BLOCK_BODY_LIMIT
     for line in reversed(lines[-most:]):
@@ -217,4 +221,4 @@ def log_lines(name: str, lines: list[str] | None, most: int) -> str:
             break
         kept.insert(0, line)
         room -= len(line) + 1
-    return f"Last {len(kept)} log line{'s' if len(kept) != 1 else ''} of `{name}`:\n" + code_block(kept)
+    return f"Last {len(kept)} log line{'s' if len(kept) != 1 else ''} of {code(name)}:\n" + code_block(kept)

@@ -24,6 +24,7 @@ from bot.blocks import STATE_EMOJI
 from bot.dispatch import queue_name
 from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
 from bot.jobstate import result_stream
+from bot.slack_text import code, unescape
 from workers.render import Outcome, code_block, table
 
 PART_WAIT = 20.0  # seconds for every host to answer
@@ -95,7 +96,7 @@ def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
             (
                 host,
                 lanes,
-                str(facts.get("docker") or (answer or {}).get("summary", "no answer")),
+                str(facts.get("docker") or unescape((answer or {}).get("summary", "no answer"))),  # a table: raw
                 states,
                 beat.replace("T", " ")[:19],
             )
@@ -123,7 +124,7 @@ def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContai
     rows, merged, silent = [], [], []
     for host, answer in sorted(answers.items()):
         if not answer or not answer.get("ok"):
-            silent.append(f"`{host}` ({(answer or {}).get('summary') or 'no answer in time'})")
+            silent.append(f"{code(host)} ({(answer or {}).get('summary') or 'no answer in time'})")
             continue
         for ct in answer.get("data", {}).get("containers", []):
             merged.append({**ct, "host": host})
@@ -141,5 +142,9 @@ def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContai
     summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
     text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
     # Which hosts answered (an idle host has no rows) and which did not: the App Home shows both.
-    data = {"containers": merged, "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")), "silent": silent}
+    data = {
+        "containers": merged,
+        "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")),
+        "silent": [unescape(s) for s in silent],
+    }
     return Outcome(not silent or bool(rows), summary + "." + note, text, data=data)

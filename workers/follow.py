@@ -19,6 +19,7 @@ from bot import fair_share
 from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
+from bot.slack_text import clip, code, escape
 from bot.units import format_duration, parse_docker_time
 from workers.access import readable
 from workers.gateway import DockerGateway
@@ -99,7 +100,7 @@ class SlackSink:
         self.last = 0.0
         self.sent = 0
         self.lock = threading.Lock()
-        text = f"Following `{name}` for up to {format_duration(limit)}; lines arrive in the thread."
+        text = f"Following {code(name)} for up to {format_duration(limit)}; lines arrive in the thread."
         session.progress(
             text,
             force=True,
@@ -130,7 +131,8 @@ class SlackSink:
                 return
             lines, self.pending = self.pending, []
             self.last = time.monotonic()
-        for line in lines:  # fill the current message, then start another
+        # Escaped before they are measured: an escaped line can be four times as long.
+        for line in (clip(escape(raw), SLACK_MESSAGE) for raw in lines):  # fill a message, then start another
             if self.current and sum(len(x) + 1 for x in self.current[1]) + len(line) < SLACK_MESSAGE:
                 self.current[1].append(line)
                 continue
@@ -147,7 +149,8 @@ class SlackSink:
 
 
 def _block(lines: list[str]) -> str:
-    return "```\n" + "\n".join(line[:SLACK_MESSAGE] for line in lines) + "\n```"
+    """Lines already escaped already (as `flush` does)."""
+    return "```\n" + "\n".join(lines) + "\n```"
 
 
 def follow(
@@ -223,7 +226,7 @@ def _follow(
     took = format_duration(time.monotonic() - started)
     return Outcome(
         True,
-        f"Followed `{row.name}` on `{gw.host_name}` for {took}: {out.sent} lines; ended because {ended[0]}.",
+        f"Followed {code(row.name)} on {code(gw.host_name)} for {took}: {out.sent} lines; ended because {ended[0]}.",
         data={"id": row.id, "name": row.name, "lines": out.sent, "ended": ended[0]},
     )
 

@@ -21,6 +21,7 @@ import requests
 
 from bot import commands as c
 from bot.errors import DockerFailure, DockerUnavailable, NotFound
+from bot.slack_text import code, escape
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def _pull_summary(ref: str, layers: dict[str, tuple[int, int, bool]]) -> str:
     have = sum(c for c, _, _ in layers.values())
     total = sum(t for _, t, _ in layers.values())
     size = f", {have / 1e6:.1f} of {total / 1e6:.1f} MB" if total else ""
-    return f"Pulling `{ref}`: {done} of {len(layers)} layers done{size}"
+    return f"Pulling {code(ref)}: {done} of {len(layers)} layers done{size}"
 
 
 class DockerGateway:
@@ -166,24 +167,27 @@ class DockerGateway:
         except docker.errors.NotFound as exc:
             raise NotFound(self._not_found(what, target, exc)) from None
         except docker.errors.APIError as exc:
-            why = _sentence(exc.explanation or exc)
-            raise DockerFailure(f"Docker on `{self.host_name}` refused `{what}`: {why}") from None
+            why = escape(_sentence(exc.explanation or exc))
+            raise DockerFailure(f"Docker on {code(self.host_name)} refused {code(what)}: {why}") from None
         except requests.exceptions.Timeout:
             raise DockerUnavailable(
-                f"Docker on host `{self.host_name}` did not answer `{what}` in time; it may be overloaded. "
+                f"Docker on host {code(self.host_name)} did not answer {code(what)} in time; it may be overloaded. "
                 "Check `docker info` on that host, then try again."
             ) from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             self._client = None  # reconnect on the next call
             raise DockerUnavailable(
-                f"Docker on host `{self.host_name}` cannot be reached ({type(exc).__name__}). Nothing was done. "
+                f"Docker on host {code(self.host_name)} cannot be reached ({type(exc).__name__}). Nothing was done. "
                 "Check that the Docker daemon is running; the worker reconnects by itself."
             ) from None
 
     def _not_found(self, what: str, target: str | None, exc: docker.errors.NotFound) -> str:
         if what in ("rmi", "pull") or (what == "run" and "image" in str(exc.explanation).lower()):
-            return f"No image `{target}` on host `{self.host_name}`: `images` lists what is there. ({exc.explanation})"
-        return f"No container `{target}` on host `{self.host_name}`: `list --all` shows the containers there."
+            return (
+                f"No image {code(target)} on host {code(self.host_name)}: `images` lists what is there. "
+                f"({escape(exc.explanation)})"
+            )
+        return f"No container {code(target)} on host {code(self.host_name)}: `list --all` shows the containers there."
 
     def ping(self) -> bool:
         with self._errors("ping"):
@@ -232,7 +236,7 @@ class DockerGateway:
                     self.pull(cmd.image)
                 except (NotFound, DockerFailure) as exc:
                     raise type(exc)(
-                        f"Image `{cmd.image}` is not on host `{self.host_name}` and pulling it failed: "
+                        f"Image {code(cmd.image)} is not on host {code(self.host_name)} and pulling it failed: "
                         f"{exc.message} Pull or build it there first, or check the name."
                     ) from None
                 container = self.client.containers.create(**kwargs)
@@ -252,7 +256,8 @@ class DockerGateway:
             except docker.errors.APIError as exc:
                 if exc.status_code == 409 and not force:
                     raise DockerFailure(
-                        f"`{row.name}` is running: stop it first (`stop {row.name}`) or use `rm {row.name} --force`."
+                        f"{code(row.name)} is running: stop it first ({code('stop ' + row.name)}) "
+                        f"or use {code('rm ' + row.name + ' --force')}."
                     ) from None
                 raise
         return row
@@ -264,7 +269,7 @@ class DockerGateway:
             api = self.client.api
             calls: dict[str, Callable[[str], Any]] = {"stop": api.stop, "start": api.start, "restart": api.restart}
             if action not in calls:
-                raise DockerFailure(f"`{action}` is not a container action: use stop, start or restart.")
+                raise DockerFailure(f"{code(action)} is not a container action: use stop, start or restart.")
             calls[action](row.id)
         return self.container(row.id)
 
@@ -304,7 +309,9 @@ class DockerGateway:
                 yield from stream
             except requests.exceptions.RequestException as exc:  # e.g. a chunk cut short by a restart
                 self._client = None
-                raise DockerUnavailable(f"Docker on host `{self.host_name}` dropped its event stream: {exc}") from None
+                raise DockerUnavailable(
+                    f"Docker on host {code(self.host_name)} dropped its event stream: {escape(exc)}"
+                ) from None
 
         return read(), stream.close
 
@@ -334,7 +341,9 @@ class DockerGateway:
         with self._errors("pull", ref):
             for event in self.client.api.pull(repo, tag=tag, stream=True, decode=True):
                 if "error" in event:
-                    raise DockerFailure(f"Pulling `{ref}` on `{self.host_name}` failed: {event['error']}")
+                    raise DockerFailure(
+                        f"Pulling {code(ref)} on {code(self.host_name)} failed: {escape(event['error'])}"
+                    )
                 if on_progress and event.get("id") and event.get("status"):
                     layers[event["id"]] = _layer(event, layers.get(event["id"], (0, 0, False)))
                     on_progress(_pull_summary(ref, layers))

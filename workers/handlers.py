@@ -20,6 +20,7 @@ from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.masking import mask_argv, mask_env, mask_text
+from bot.slack_text import code, escape
 from bot.units import format_duration, format_size
 from workers import progress, quiet
 from workers.access import readable
@@ -48,11 +49,11 @@ def _container_json(row: ContainerRow) -> dict[str, Any]:
 def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Outcome:
     rows = gw.containers(all=cmd.all, filter=cmd.filter)
     scope = "" if cmd.all else "running "
-    matching = f" matching `{cmd.filter}`" if cmd.filter else ""
+    matching = f" matching {code(cmd.filter)}" if cmd.filter else ""
     data = {"containers": [_container_json(r) for r in rows]}
     if not rows:
         tip = "" if cmd.all else " (`list --all` includes stopped ones)"
-        return Outcome(True, f"No {scope}containers{matching} on `{gw.host_name}`{tip}.", data=data)
+        return Outcome(True, f"No {scope}containers{matching} on {code(gw.host_name)}{tip}.", data=data)
     lines = table(
         ("NAME", "IMAGE", "STATUS", "PORTS"),
         [(f"{STATE_EMOJI.get(r.state, '❔')} {r.name}", r.image, r.status, ", ".join(r.ports)) for r in rows],
@@ -61,7 +62,7 @@ def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Out
     page = min(cmd.page, (len(rows) + PAGE - 1) // PAGE)
     return Outcome(
         True,
-        f"{len(rows)} {scope}{noun}{matching} on `{gw.host_name}`",
+        f"{len(rows)} {scope}{noun}{matching} on {code(gw.host_name)}",
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
         blocks=tuple(list_blocks(rows, gw.host_name, page, cmd.all, cmd.filter)),
@@ -76,18 +77,18 @@ def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
         row = earlier[0]
         return Outcome(
             True,
-            f"`{row.name}` ({row.id[:12]}) was already started by this job on `{gw.host_name}`",
-            f"State: {row.status or row.state}.",
+            f"{code(row.name)} ({row.id[:12]}) was already started by this job on {code(gw.host_name)}",
+            f"State: {escape(row.status or row.state)}.",
             data={**_container_json(row), "logs": []},
         )
     row = gw.run(cmd, labels)
-    ports = f", ports {', '.join(row.ports)}" if row.ports else ""
+    ports = f", ports {escape(', '.join(row.ports))}" if row.ports else ""
     limits = f"memory {format_size(cmd.memory or 0)}, cpus {cmd.cpus:g}, pids {cmd.pids}"
     _, first_lines = gw.logs(row.id, tail=RUN_LOG_LINES, since=None)  # what it printed so far, for the API
     return Outcome(
         True,
-        f"Started `{row.name}` ({row.id[:12]}) from `{cmd.image}` on `{gw.host_name}`",
-        f"State: {row.status or row.state}{ports}. Limits: {limits}.",
+        f"Started {code(row.name)} ({row.id[:12]}) from {code(cmd.image)} on {code(gw.host_name)}",
+        f"State: {escape(row.status or row.state)}{ports}. Limits: {limits}.",
         data={**_container_json(row), "logs": first_lines},
     )
 
@@ -99,13 +100,13 @@ def ownership(row: ContainerRow, verb: str, p: Payload) -> Outcome | None:
         return None
     if not p.admin:
         raise PolicyError(
-            f"`{row.name}` was not created by Dockerverse: your role may {verb} only containers the bot created "
+            f"{code(row.name)} was not created by Dockerverse: your role may {verb} only containers the bot created "
             "(label dockerverse.managed-by). An admin can, after confirming."
         )
     if p.actor.source in SLACK_SOURCES and not p.confirmed:
         return Outcome(
             True,
-            f"`{row.name}` on `{p.host}` was not created by Dockerverse. {verb.capitalize()} it anyway?",
+            f"{code(row.name)} on {code(p.host)} was not created by Dockerverse. {verb.capitalize()} it anyway?",
             confirm=True,
         )
     return None
@@ -120,7 +121,7 @@ def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
         row = gw.remove(cmd.target, cmd.force)
     return Outcome(
         True,
-        f"Removed `{row.name}` ({row.id[:12]}) on `{gw.host_name}`",
+        f"Removed {code(row.name)} ({row.id[:12]}) on {code(gw.host_name)}",
         data={"success": True, "id": row.id, "name": row.name},
     )
 
@@ -131,18 +132,18 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
     if cmd.grep:
         lines = [line for line in lines if cmd.grep in line]
     since = f" from the last {format_duration(cmd.since)}" if cmd.since is not None else ""
-    grep = f" containing `{cmd.grep}`" if cmd.grep else ""
+    grep = f" containing {code(cmd.grep)}" if cmd.grep else ""
     data = {"id": row.id, "name": row.name, "lines": lines}
     if not lines:
-        return Outcome(True, f"No log lines{grep}{since} from `{row.name}` on `{gw.host_name}`.", data=data)
+        return Outcome(True, f"No log lines{grep}{since} from {code(row.name)} on {code(gw.host_name)}.", data=data)
     noun = "line" if len(lines) == 1 else "lines"
-    summary = f"{len(lines)} log {noun}{grep}{since} from `{row.name}` on `{gw.host_name}`"
+    summary = f"{len(lines)} log {noun}{grep}{since} from {code(row.name)} on {code(gw.host_name)}"
     every = chunks(lines, more_hint="", most=len(lines))
     if len(every) <= MAX_THREAD_CHUNKS:
         return Outcome(True, summary, thread=every, data=data)
     # More than a few messages hold: the lines go up as a file in the thread, the last ones shown.
     name = f"{row.name}-logs.txt"
-    note = f"All {len(lines)} lines are in `{name}` below; the last ones:\n"
+    note = f"All {len(lines)} lines are in {code(name)} below; the last ones:\n"
     tail = code_block(lines[-40:], limit=BLOCK_BODY_LIMIT - len(note))
     return Outcome(True, summary, thread=(note + tail,), data=data, attachment=(name, "\n".join(lines) + "\n"))
 
@@ -158,7 +159,9 @@ def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
     with quiet.ours(gw.host_name, target.id if live else "", live=live):  # its `die` is ours: no alert
         row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
-    return Outcome(True, f"{done} `{row.name}` on `{gw.host_name}`: {row.status}", data=_container_json(row))
+    return Outcome(
+        True, f"{done} {code(row.name)} on {code(gw.host_name)}: {escape(row.status)}", data=_container_json(row)
+    )
 
 
 def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
@@ -167,7 +170,7 @@ def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
     if not rows:
         return Outcome(
             True,
-            f"No images{f' matching `{cmd.filter}`' if cmd.filter else ''} on `{gw.host_name}`.",
+            f"No images{f' matching {code(cmd.filter)}' if cmd.filter else ''} on {code(gw.host_name)}.",
             data=data,
         )
     lines = table(
@@ -176,7 +179,7 @@ def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
     )
     return Outcome(
         True,
-        f"{len(rows)} image{'s' if len(rows) != 1 else ''} on `{gw.host_name}`",
+        f"{len(rows)} image{'s' if len(rows) != 1 else ''} on {code(gw.host_name)}",
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
     )
@@ -206,7 +209,9 @@ def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:
         if deleted
         else " (the image keeps its other tags)"
     )
-    return Outcome(True, f"{what} `{cmd.image}` on `{gw.host_name}`{detail}", data={"success": True, "events": events})
+    return Outcome(
+        True, f"{what} {code(cmd.image)} on {code(gw.host_name)}{detail}", data={"success": True, "events": events}
+    )
 
 
 def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
@@ -215,8 +220,8 @@ def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
     took = format_duration(time.monotonic() - started)
     return Outcome(
         True,
-        f"Pulled `{cmd.image}` on `{gw.host_name}` in {took}",
-        f"Digest: `{digest}`",
+        f"Pulled {code(cmd.image)} on {code(gw.host_name)} in {took}",
+        f"Digest: {code(digest)}",
         data={"image": cmd.image, "digest": digest},
     )
 
@@ -245,7 +250,7 @@ def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
         "Labels:   " + (", ".join(labels) or "none"),
     ]
     data = {"name": name, "id": raw.get("Id"), "state": state.get("Status"), "env": env, "command": argv}
-    return Outcome(True, f"`{name}` on `{gw.host_name}`", code_block(lines), data=data)
+    return Outcome(True, f"{code(name)} on {code(gw.host_name)}", code_block(lines), data=data)
 
 
 def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
@@ -257,7 +262,7 @@ def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
     states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no containers"
     return Outcome(
         True,
-        f"Host `{gw.host_name}`: Docker {version.get('Version')}, {states}",
+        f"Host {code(gw.host_name)}: Docker {escape(version.get('Version'))}, {escape(states)}",
         data={"hosts": [{"name": gw.host_name, "docker": version.get("Version"), "containers": counts}]},
     )
 
@@ -285,15 +290,15 @@ def audit_log(conn: redis.Redis, cmd: c.Audit) -> Outcome:
 
 NO_ROLE = (
     "You hold no role yet, so `help` is all you may run here. An admin grants roles in the policy file "
-    "(DOCKERVERSE_CONFIG): e.g. `roles: {viewer: [<your Slack member id>]}` to read, `operator` to change "
-    "containers; `channel:<id>` gives a role to everyone in a channel."
+    "(DOCKERVERSE_CONFIG): e.g. `roles: {viewer: [U0123ABCD]}` with your Slack member ID to read, `operator` to "
+    "change containers; `channel:C0123ABCD` gives a role to everyone in that channel."
 )
 
 
 def help_(gw: DockerGateway, cmd: c.Help, p: Payload) -> Outcome:
     # Hooks and tokens always carry the role of their own entry; a person may hold none.
     text = help_text(cmd.topic) + (f"\n\n{NO_ROLE}" if p.actor.role is None else "")
-    return Outcome(True, f"Help{f' for `{cmd.topic}`' if cmd.topic else ''}", text)
+    return Outcome(True, f"Help{f' for {code(cmd.topic)}' if cmd.topic else ''}", text)
 
 
 HANDLERS: dict[type[c.Command], Handler] = {

@@ -10,16 +10,19 @@ import json
 from typing import Any
 
 from bot.blocks import STATE_EMOJI, button, row_buttons
+from bot.slack_text import clip, code, escape
 from workers.gateway import ContainerRow
 
 PAGE = 20
 
 
 def row_blocks(row: ContainerRow, host: str, index: int) -> list[dict[str, Any]]:
-    ports = f" · {', '.join(row.ports)}" if row.ports else ""
-    text = f"{STATE_EMOJI.get(row.state, '❔')} *{row.name}*  `{row.image[:80]}`\n{row.status}{ports}"
+    ports = f" · {escape(', '.join(row.ports))}" if row.ports else ""
+    text = (
+        f"{STATE_EMOJI.get(row.state, '❔')} *{escape(row.name)}*  {code(row.image[:80])}\n{escape(row.status)}{ports}"
+    )
     return [
-        {"type": "section", "block_id": f"row-{index}", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "section", "block_id": f"row-{index}", "text": {"type": "mrkdwn", "text": clip(text, 3000)}},
         {"type": "actions", "block_id": f"buttons-{index}", "elements": row_buttons(row.name, row.state, host)},
     ]
 

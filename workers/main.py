@@ -28,6 +28,7 @@ from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
 from bot.settings import Settings
+from bot.slack_text import escape
 from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
 from workers.render import Outcome
 from workers.signed_job import SignedJob
@@ -61,7 +62,7 @@ def _failure_message(exc_type: type[BaseException], exc: BaseException, job: Job
             "Try a smaller request (e.g. a lower --tail)."
         )
     return (
-        f"The job failed on the worker ({exc_type.__name__}: {str(exc)[:300]}). It was logged; try again, "
+        f"The job failed on the worker ({exc_type.__name__}: {escape(str(exc)[:300])}). It was logged; try again, "
         "and tell whoever runs Dockerverse if it keeps failing."
     )
 
@@ -70,7 +71,7 @@ def on_failure(job: Job, exc_type: type[BaseException], exc: BaseException, tb: 
     """RQ exception handler: the person who asked always hears about a failure."""
     if isinstance(exc, tasks.UntrustedJob):
         log.error("refused untrusted job %s: %s (nothing was run)", job.id, exc)
-        job.meta["error"] = f"Refused by the worker: {exc}. Nothing was run."
+        job.meta["error"] = f"Refused by the worker: {escape(exc)}. Nothing was run."
         job.save_meta()  # type: ignore[no-untyped-call]
         return False
     message = _failure_message(exc_type, exc, job)

@@ -33,6 +33,7 @@ from bot.jobs import Payload
 from bot.jobstate import as_str
 from bot.policy import check_image_allowed
 from bot.sealed import seal, unseal
+from bot.slack_text import code, escape, unescape
 from bot.units import format_duration
 from workers import progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
@@ -97,8 +98,8 @@ def acquire(conn: redis.Redis, seal_key: bytes, host: str, name: str, data: dict
     held = _load(seal_key, key, conn.get(key)) or {}
     since = format_duration(time.time() - float(held.get("since", time.time())))
     raise DockerFailure(
-        f"`{name}` on `{host}` is already being redeployed by {held.get('actor', 'someone')} "
-        f"(job `{str(held.get('job', '?'))[:12]}`, started {since} ago). Wait for it to finish, then try again."
+        f"{code(name)} on {code(host)} is already being redeployed by {held.get('actor', 'someone')} "
+        f"(job {code(str(held.get('job', '?'))[:12])}, started {since} ago). Wait for it to finish, then try again."
     )
 
 
@@ -120,8 +121,8 @@ def redeploy(
     image = cmd.image or str((old.get("Config") or {}).get("Image") or "")
     if not image or image.startswith("sha256:"):
         raise DockerFailure(
-            f"`{name}` was created from an image id, not a name, so there is no tag to pull again: "
-            f"say which image with `redeploy {name} --image REPO:TAG`."
+            f"{code(name)} was created from an image id, not a name, so there is no tag to pull again: "
+            f"say which image with {code(f'redeploy {name} --image REPO:TAG')}."
         )
     try:
         check_image_allowed(image, cmd.allow, "the policy")
@@ -129,7 +130,7 @@ def redeploy(
         raise PolicyError(f"{exc.message} Nothing was changed.") from None
     if (old.get("HostConfig") or {}).get("AutoRemove"):
         raise DockerFailure(
-            f"`{name}` was started with auto-remove (`--rm`): stopping it would delete it, so it could not be "
+            f"{code(name)} was started with auto-remove (`--rm`): stopping it would delete it, so it could not be "
             "kept for a rollback. Nothing was changed. Recreate it without `--rm`, then redeploy."
         )
 
@@ -157,7 +158,7 @@ def redeploy(
             raise
         _hand_over(journal)
         raise type(exc)(
-            f"{exc.message} The redeploy of `{name}` stopped half-way: a worker of `{gw.host_name}` puts the "
+            f"{exc.message} The redeploy of {code(name)} stopped half-way: a worker of {code(gw.host_name)} puts the "
             "previous container back as soon as Docker answers (within about 20 s of that)."
         ) from None
     except BaseException:
@@ -193,13 +194,13 @@ def _swap(
 
     def step(text: str) -> None:
         steps.append(f"{format_duration(time.monotonic() - began):>6}  {text}")
-        progress.report(f"Redeploying `{name}` on `{gw.host_name}`: {text}")
+        progress.report(f"Redeploying {code(name)} on {code(gw.host_name)}: {escape(text)}")
 
     step(f"pulling {image}")
     try:
-        digest = gw.pull(image, lambda text: progress.report(f"Redeploying `{name}`: {text}"))
+        digest = gw.pull(image, lambda text: progress.report(f"Redeploying {code(name)}: {text}"))
     except DockerverseError as exc:
-        raise type(exc)(f"{exc.message} Nothing was changed: `{name}` still runs as before.") from None
+        raise type(exc)(f"{exc.message} Nothing was changed: {code(name)} still runs as before.") from None
     step(f"pulled {digest}")
 
     suffix = p.id[:8]
@@ -207,12 +208,12 @@ def _swap(
     try:
         new_id = gw.create_like(old, image, fresh, {LABEL_JOB: p.id})
     except DockerverseError as exc:
-        raise type(exc)(f"{exc.message} Nothing was changed: `{name}` still runs as before.") from None
+        raise type(exc)(f"{exc.message} Nothing was changed: {code(name)} still runs as before.") from None
     old_id = str(old["Id"])
     was_running = bool((old.get("State") or {}).get("Running"))
     if not journal.note(phase="swapping", new_id=new_id, aside=aside, was_running=was_running):
         gw.discard(new_id)
-        raise TakenOver(f"The redeploy of `{name}` lost its lock before the swap. Nothing was changed; try again.")
+        raise TakenOver(f"The redeploy of {code(name)} lost its lock before the swap. Nothing was changed; try again.")
     try:
         step("stopping the old container")
         with quiet.ours(gw.host_name, old_id):  # the stop is ours: no alert
@@ -226,7 +227,8 @@ def _swap(
         budget = max(SETTLE, min(cmd.health_timeout, began + ttl - MARGIN - time.monotonic()))
         proven, reason = prove(gw, new_id, budget, step)
     except DockerverseError as exc:
-        proven, reason = False, f"Docker failed during the swap: {exc.message}"
+        # `reason` is plain text (it also goes in a ``` block and the JSON): the message back to characters.
+        proven, reason = False, f"Docker failed during the swap: {unescape(exc.message)}"
     except BaseException:
         with contextlib.suppress(Exception):
             if restore(gw, name, old_id, new_id, p.id, was_running):
@@ -237,7 +239,7 @@ def _swap(
 
     if not journal.note(phase="committed"):
         raise TakenOver(
-            f"`{name}` proved healthy, but meanwhile another worker judged this one dead and put the previous "
+            f"{code(name)} proved healthy, but meanwhile another worker judged this one dead and put the previous "
             "container back. Check `list --all`, then redeploy again."
         )
     lines = _last_lines(gw, new_id)
@@ -246,13 +248,13 @@ def _swap(
         gw.discard(old_id)
         step("removed the old container")
     except DockerverseError as exc:
-        leftover = f" The old container could not be removed ({exc.message}): remove `{aside}` by hand."
+        leftover = f" The old container could not be removed ({exc.message}): remove {code(aside)} by hand."
     took = format_duration(time.monotonic() - began)
-    thread = (code_block(steps),) + ((f"Last lines of `{name}`:\n" + code_block(lines),) if lines else ())
+    thread = (code_block(steps),) + ((f"Last lines of {code(name)}:\n" + code_block(lines),) if lines else ())
     return Outcome(
         True,
-        f"Redeployed `{name}` on `{gw.host_name}` to `{image}` in {took}: {reason}",
-        f"Digest `{digest}`." + (leftover or " The old container is removed."),
+        f"Redeployed {code(name)} on {code(gw.host_name)} to {code(image)} in {took}: {escape(reason)}",
+        f"Digest {code(digest)}." + (leftover or " The old container is removed."),
         thread=thread,
         data={"name": name, "id": new_id, "image": image, "digest": digest, "rolled_back": False},
     )
@@ -330,20 +332,21 @@ def _rollback(
     journal.note(phase="rolling back")
     lines = _last_lines(gw, new_id)
     steps.append(f"{format_duration(time.monotonic() - began):>6}  not proven: {reason}; rolling back")
-    progress.report(f"Rolling back `{name}` on `{gw.host_name}`: {reason}")
+    progress.report(f"Rolling back {code(name)} on {code(gw.host_name)}: {escape(reason)}")
     back = restore(gw, name, old_id, new_id, p.id, was_running)
     journal.data["phase"] = "restored"
     after = (
         "The previous container is running again."
         if back
-        else f"The previous container is gone, so the new one was kept as `{name}`: check it with `logs {name}`."
+        else f"The previous container is gone, so the new one was kept as {code(name)}: "
+        f"check it with {code('logs ' + name)}."
     )
     steps.append(f"{format_duration(time.monotonic() - began):>6}  {after}")
     thread = (code_block(steps),) + (("Last lines of the new container:\n" + code_block(lines),) if lines else ())
     return Outcome(
         False,
-        f"Rolled back `{name}` on `{gw.host_name}`: the new container from `{image}` did not prove healthy: "
-        f"{reason}. {after}",
+        f"Rolled back {code(name)} on {code(gw.host_name)}: the new container from {code(image)} "
+        f"did not prove healthy: {escape(reason)}. {after}",
         thread=thread,
         data={"name": name, "id": old_id if back else new_id, "image": image, "rolled_back": back, "reason": reason},
     )

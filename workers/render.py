@@ -2,6 +2,8 @@
 
 A section's text holds at most 3,000 characters and a message at most 50 blocks;
 long output is cut with a note that says how to see the rest, never a failed post.
+Lines put in ``` blocks are outside text (logs, tables of Docker's values): each is escaped
+by bot/slack_text.py here, so callers pass them as they came.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.slack_text import clip, escape
 
 SECTION_LIMIT = 3000
 # Room for the ``` fences and a cut note inside one section.
@@ -56,13 +60,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in (headers, *rows)]
 
 
-def _clip(line: str, limit: int) -> str:
-    """One line cut so that it fits a block of ``limit`` on its own (with its newline), marked with …."""
-    return line if len(line) < limit else line[: max(0, limit - 2)] + "…"
+def _clip(raw: str, limit: int) -> str:
+    """One line, escaped for a ``` block and cut so that it fits one of ``limit`` on its own (with its
+    newline), marked with …."""
+    line = escape(raw)
+    return line if len(line) < limit else clip(line, max(0, limit - 2)) + "…"
 
 
 def code_block(lines: Sequence[str], limit: int = BLOCK_BODY_LIMIT, more_hint: str = "") -> str:
-    """Lines in a ``` block, cut at a line boundary to fit, with how many were left out."""
+    """Lines (as they came) in a ``` block, escaped, cut at a line boundary to fit, with how many were left out."""
     shown: list[str] = []
     size = 0
     for raw in lines:
@@ -86,15 +92,15 @@ def chunks(
     current: list[str] = []
     size = 0
     for i, raw in enumerate(lines):
-        line = _clip(raw, limit)
-        if current and size + len(line) + 1 > limit:
+        shown = len(_clip(raw, limit))  # as code_block will show it: escaped
+        if current and size + shown + 1 > limit:
             if len(out) == most - 1:
                 out.append(code_block(current, limit) + f"\n… {len(lines) - i} more lines not shown{more_hint}")
                 return tuple(out)
             out.append(code_block(current, limit))
             current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
+        current.append(raw)
+        size += shown + 1
     if current:
         out.append(code_block(current, limit))
     return tuple(out)

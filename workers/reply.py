@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import confirm
 from bot.jobs import Payload
+from bot.slack_text import code, escape
 from bot.units import format_duration
 from workers.render import SECTION_LIMIT, Outcome, cut
 from workers.slack_client import KeepAliveWebClient
@@ -114,8 +115,8 @@ class Session:
         via = "/docker " if self.p.actor.source == "slash" else ""
         took = f" · {format_duration(seconds)}" if seconds is not None else ""
         return (
-            f"{self.p.actor.display} · `{via}{cut(self.p.text, 200)}` · host `{self.p.host}`{took} · "
-            f"job `{self.p.id[:12]}`"
+            f"{self.p.actor.display} · {code(via + cut(self.p.text, 200))} · host {code(self.p.host)}{took} · "
+            f"job {code(self.p.id[:12])}"
         )
 
     def progress(self, text: str, force: bool = False, blocks: list[dict[str, Any]] | None = None) -> None:
@@ -167,7 +168,12 @@ class Session:
             if outcome.attachment:
                 name, content = outcome.attachment
                 self._call(
-                    "upload", channel=self.channel, thread_ts=self.thread_ts, content=content, filename=name, title=name
+                    "upload",
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    content=content,
+                    filename=name,
+                    title=escape(name),  # a title Slack shows: a container's name in it is outside text
                 )
         delivery: dict[str, Any] = {
             "ok": not self.errors,
