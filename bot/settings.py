@@ -48,8 +48,10 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(None, alias="DOCKER_HOST")
     docker_tls_verify: str | None = Field(None, alias="DOCKER_TLS_VERIFY")
     docker_cert_path: str | None = Field(None, alias="DOCKER_CERT_PATH")
-    # Plain tcp:// to a daemon is root for anyone on that network: refused unless this says otherwise
-    # (e.g. a socket proxy on a private network).
+    # Plain tcp:// to a daemon is root for anyone on that network: refused unless this says otherwise.
+    # It says so for a socket proxy (deploy/docker-compose.yml's): that speaks plain HTTP, refuses every
+    # API call but the gateway's, and sits on an internal network only it and the workers share. Not
+    # implied for loopback addresses: every local user and host-network container can reach those.
     allow_plain_tcp: bool = Field(False, alias="DOCKERVERSE_ALLOW_PLAIN_TCP")
     # Seconds a worker's registration lives without a heartbeat: a killed worker drops out after this.
     worker_ttl: int = Field(30, alias="DOCKERVERSE_WORKER_TTL", ge=16, le=3600)
@@ -94,7 +96,8 @@ class Settings(BaseSettings):
             raise DockerverseError(
                 f"DOCKER_HOST={host} is plain TCP without TLS: anyone who can reach it is root on that host. "
                 "Use mutual TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem), or, "
-                "for a socket proxy on a private network, set DOCKERVERSE_ALLOW_PLAIN_TCP=1."
+                "when it is a socket proxy on a private network (as in deploy/docker-compose.yml), "
+                "set DOCKERVERSE_ALLOW_PLAIN_TCP=1."
             )
         env = {"DOCKER_HOST": host} if host else {}
         if tls:

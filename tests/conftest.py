@@ -6,6 +6,8 @@ Docker tests never skip: CI must have an engine, so a missing one fails loudly w
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +23,9 @@ if _ROOT not in sys.path:
 import docker  # noqa: E402
 import redis  # noqa: E402
 
-from tests.support import services  # noqa: E402
+from tests.support import recorder, services  # noqa: E402
 from tests.support.fakeslack import FakeSlack  # noqa: E402
+from tests.support.proxy_allowlist import AllowList, report  # noqa: E402
 from workers.gateway import DockerGateway  # noqa: E402
 
 MARKERS = {
@@ -46,6 +49,29 @@ _FIXTURE_MARKERS = {
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+_PROXY_REPORT = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run fails when any worker or gateway call was one the shipped socket proxy would refuse."""
+    log = recorder.SESSION_LOG
+    if log is None or not log.exists():
+        return
+    lines = [line for line in log.read_text().splitlines() if line]
+    found = report([json.loads(line) for line in lines], AllowList.load())
+    session.config.stash[_PROXY_REPORT] = found.text()
+    if found.outside and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    text = config.stash.get(_PROXY_REPORT, "")
+    if text:
+        terminalreporter.write_sep("-", "Docker API calls vs deploy/socket-proxy/allowlist.env")
+        terminalreporter.write_line(text)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -110,6 +136,27 @@ def docker_engine() -> Iterator[docker.DockerClient]:
         sessions.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def docker_api_recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[recorder.DockerRecorder | None]:
+    """Every worker and `gw` reach dockerd through a proxy enforcing the shipped allow-list, which
+    records each call; the session's calls are checked and reported at the end (see below).
+    DOCKERVERSE_TEST_DOCKER_PROXY=0 turns it off, to tell a proxy problem from another."""
+    if os.environ.get("DOCKERVERSE_TEST_DOCKER_PROXY") == "0":
+        yield None
+        return
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert host.startswith("unix://"), f"the recording proxy forwards to a unix-socket daemon, not {host}"
+    where = tmp_path_factory.mktemp("docker-api")
+    log = Path(os.environ.get("DOCKERVERSE_DOCKER_API_LOG") or where / "calls.jsonl")
+    running = recorder.DockerRecorder(host.removeprefix("unix://"), log, where / "docker.sock")
+    recorder.ACTIVE, recorder.SESSION_LOG = running, log
+    try:
+        yield running
+    finally:
+        recorder.ACTIVE = None
+        running.close()
+
+
 @pytest.fixture(scope="session")
 def test_image(docker_engine: docker.DockerClient) -> str:
     """Tag of the busybox test image (label dockerverse.test=1, CMD /bin/sh)."""
@@ -165,7 +212,10 @@ def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
     clients: list[docker.DockerClient] = []
 
     def factory() -> docker.DockerClient:
-        clients.append(docker.from_env(timeout=60))
+        # Through the recording proxy, as a deployed worker reaches Docker.
+        proxy = recorder.ACTIVE
+        client = docker.DockerClient(base_url=proxy.tcp_url, timeout=60) if proxy else docker.from_env(timeout=60)
+        clients.append(client)
         return clients[-1]
 
     yield DockerGateway("local", factory)

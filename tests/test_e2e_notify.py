@@ -25,6 +25,7 @@ import redis
 from docker.models.containers import Container
 
 from bot.notify import watcher_key
+from tests.support import recorder
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.relay import DockerRelay
 from tests.support.services import TEST_LABEL, RedisServer
@@ -52,7 +53,9 @@ WAIT = 60.0  # generous: the machine is shared
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory, docker_engine: docker.DockerClient) -> Iterator[DockerRelay]:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    # In front of the recording proxy when there is one, so the watcher's calls are checked too.
+    proxy = recorder.ACTIVE
+    host = proxy.unix_url if proxy else os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     assert host.startswith("unix://"), f"the relay needs a unix-socket daemon, not {host}"
     running = DockerRelay(Path(tmp_path_factory.mktemp("relay")) / "docker.sock", host.removeprefix("unix://"))
     yield running

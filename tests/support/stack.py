@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tests.support import recorder
 from tests.support.services import free_port
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -98,6 +99,8 @@ class Stack:
             "CI_HOOK_SECRET": CI_SECRET,
             "GH_HOOK_SECRET": GH_SECRET,
             "DASHBOARD_TOKEN": VIEWER_TOKEN,
+            # Workers reach Docker as the deploy files set them up: through the socket proxy.
+            **(recorder.ACTIVE.worker_env() if recorder.ACTIVE else {}),
             **extra,
         }
         port = free_port()
