@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer, Registry
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, Registry
 from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -107,7 +107,8 @@ def final(slack: FakeSlack, channel: str, words: str) -> Call:
 
 
 def start(client: docker.DockerClient, image: str, name: str, script: str, **kwargs: Any) -> None:
-    labels = {TEST_LABEL: SESSION, **kwargs.pop("labels", {})}
+    # The bot's own label: a container it runs, whose logs any viewer may read.
+    labels = {TEST_LABEL: SESSION, **MANAGED, **kwargs.pop("labels", {})}
     environment = {"HOSTILE": HOSTILE, **kwargs.pop("environment", {})}
     client.containers.run(
         image, ["sh", "-c", script], name=name, detach=True, labels=labels, environment=environment, **kwargs
