@@ -73,6 +73,8 @@ PURE = {
     "bot/home.py",
     "bot/blocks.py",
     "bot/sealed.py",
+    "bot/image_refs.py",
+    "workers/privileges.py",
 }
 
 
