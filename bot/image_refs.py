@@ -28,6 +28,7 @@ _HOST_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _REGISTRY = re.compile(rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 _TAG = re.compile(r"\w[\w.-]{0,127}", re.ASCII)
 _IMAGE_ID = re.compile(r"(?:sha256:)?[a-f0-9]{64}")
+_HEX = re.compile(r"[a-f0-9]+")
 _GLOB = re.compile(r"(\*\*|\*|\?)")
 
 
@@ -86,6 +87,13 @@ def parse_reference(text: str) -> ImageRef:
         raise BadReference(
             f"'{text}' is an image id, not a reference: name the image as REPOSITORY[:TAG] so the allow-list "
             "can check it (`images` lists them)"
+        )
+    if _HEX.fullmatch(text):
+        # Docker looks a name up as a reference first, then as the start of a local image's id: `3f57d9`
+        # would run whichever image's id begins so, whatever the allow-list says of `library/3f57d9`.
+        raise BadReference(
+            f"'{text}' could be the start of an image id, which Docker would run whatever its name: "
+            f"give a tag (`{text}:latest`) or name the image as REPOSITORY[:TAG] (`images` lists them)"
         )
     return _read(text, pattern=False)
 

@@ -31,6 +31,7 @@ DIGEST = "sha256:" + "a" * 64
         (f"nginx@{DIGEST}", f"docker.io/library/nginx@{DIGEST}"),  # a digest alone: no tag
         (f"nginx:1.27@{DIGEST}", f"docker.io/library/nginx:1.27@{DIGEST}"),
         ("my_app__x-y.z:V1_2.3-rc", "docker.io/library/my_app__x-y.z:V1_2.3-rc"),  # tags keep their case
+        ("3f57d9401f8d:latest", "docker.io/library/3f57d9401f8d:latest"),  # with a tag it is only a name
     ],
 )
 def test_references_are_normalized_as_docker_does(text: str, normalized: str) -> None:
@@ -56,6 +57,7 @@ def test_references_are_normalized_as_docker_does(text: str, normalized: str) ->
         ("x" * 256, "longer than 255"),
         ("a" * 64, "is an image id, not a reference"),
         ("sha256:" + "b" * 64, "is an image id, not a reference"),
+        ("3f57d9401f8d", "could be the start of an image id"),  # Docker would run a local image by id prefix
     ],
 )
 def test_invalid_references_are_refused_saying_why(text: str, why: str) -> None:
