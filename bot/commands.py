@@ -120,6 +120,8 @@ class Redeploy(Command):
     # The image allow-list, copied in by the policy check: the worker checks the image it resolves
     # (the container's own one when --image is absent) against it; the job's signature covers it.
     allow: tuple[str, ...] = ()
+    # Container-name globs (policy `redeploy.inherit_privileges`) whose privileges the new container may keep.
+    inherit_privileges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ to run (limits filled in) or raises ``PolicyError`` naming the rule that refused
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,7 +15,8 @@ from typing import Literal
 import yaml
 
 from bot import commands as c
-from bot.errors import DockerverseError, PolicyError
+from bot import image_refs
+from bot.errors import CommandError, DockerverseError, PolicyError
 from bot.notify import NotifyRule
 from bot.policy_schema import (
     DEFAULT_DEADLINES,
@@ -82,6 +82,8 @@ class Policy:
     # Ordered lowest first: each role also has every command of the roles before it.
     permissions: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
     image_allow: tuple[str, ...] = ("*",)
+    # Container-name globs a redeploy may carry privileges over for (workers/privileges.py); none by default.
+    inherit_privileges: tuple[str, ...] = ()
     default_limits: Limits = Limits(512 * 1024**2, 1.0, 256)
     max_limits: Limits = Limits(2 * 1024**3, 2.0, 1024)
     hooks: dict[str, Hook] = field(default_factory=dict)
@@ -159,7 +161,7 @@ class Policy:
         if isinstance(command, c.Redeploy):
             if command.image:
                 self.check_image(command.image)
-            return dataclasses.replace(command, allow=self.image_allow)
+            return dataclasses.replace(command, allow=self.image_allow, inherit_privileges=self.inherit_privileges)
         return command
 
     def check_image(self, image: str) -> None:
@@ -183,32 +185,36 @@ class Policy:
 
 
 def check_image_allowed(image: str, allow: tuple[str, ...], source: str = "the policy") -> None:
-    """Raise ``PolicyError`` unless the normalized reference matches a pattern of ``images.allow``."""
-    ref = normalize_image(image)
-    patterns = {q for p in allow for q in (p, normalize_image(p, pattern=True))}
-    if not any(fnmatch.fnmatchcase(ref, p) for p in patterns):
-        allowed = ", ".join(f"{code(p)}" for p in allow)
-        raise PolicyError(
-            f"Image {code(image)} is not on the allow-list ({allowed}) of {source}: "
-            "ask an admin to add it under `images.allow`."
-        )
+    """Raise ``PolicyError`` unless the normalized reference matches a pattern of ``images.allow``, part by
+    part (bot/image_refs.py); ``CommandError`` when it is no image reference at all."""
+    try:
+        ref = image_refs.parse_reference(image)
+    except image_refs.BadReference as exc:
+        raise CommandError(f"{exc}.") from None
+    patterns = [pattern for text in allow if (pattern := _pattern(text)) is not None]
+    if any(pattern.matches(ref) for pattern in patterns):
+        return
+    allowed = ", ".join(code(p) for p in allow)
+    # The usual surprise: a pattern with no tag means `:latest` only, as it does to Docker.
+    near = next((p.text for p in patterns if not p.tag_written and p.same_repository(ref) and ref.tag != "latest"), "")
+    hint = f" (`{near}` means its `:latest` only: `{near}:*` allows every tag)" if near else ""
+    raise PolicyError(
+        f"Image {code(image)} is not on the allow-list ({allowed}) of {source}: it reads as {code(str(ref))}{hint}. "
+        "Ask an admin to add it under `images.allow`."
+    )
 
 
-def normalize_image(ref: str, pattern: bool = False) -> str:
-    """`busybox` -> `docker.io/library/busybox:latest`, as Docker resolves it.
+def _pattern(text: str) -> image_refs.ImagePattern | None:
+    """A pattern of the allow-list; one that cannot be read (the schema refuses those) matches nothing."""
+    try:
+        return image_refs.parse_pattern(text)
+    except image_refs.BadReference:
+        return None
 
-    For a glob pattern whose last part has a `*`, no tag is added: `ghcr.io/acme/*` matches any tag.
-    """
-    name, digest = ref.split("@", 1) if "@" in ref else (ref, "")
-    first, _, rest = name.partition("/")
-    if not rest:
-        name = f"docker.io/library/{name}"
-    elif not ("." in first or ":" in first or first == "localhost"):
-        name = f"docker.io/{name}"
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last and not digest and not (pattern and "*" in last):
-        name += ":latest"
-    return f"{name}@{digest}" if digest else name
+
+def normalize_image(ref: str) -> str:
+    """`busybox` -> `docker.io/library/busybox:latest`, as Docker resolves it."""
+    return image_refs.normalize(ref)
 
 
 def _limits(spec: LimitsSpec | None, base: Limits) -> Limits:
@@ -242,6 +248,7 @@ def load_policy(path: str | None) -> Policy:
         roles={role: list(members or []) for role, members in (spec.roles or base.roles).items()},
         permissions=perms,
         image_allow=tuple(spec.images.allow) if spec.images else base.image_allow,
+        inherit_privileges=tuple(spec.redeploy.inherit_privileges) if spec.redeploy else (),
         default_limits=_limits(limits.default, base.default_limits),
         max_limits=_limits(limits.max, base.max_limits),
         hooks={

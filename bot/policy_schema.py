@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 
+from bot import image_refs
 from bot.notify import EXAMPLE as NOTIFY_EXAMPLE
 from bot.notify import NotifyEntry
 from bot.schema import Strict, Text, one_of, problems, refusal, refuse, shown, suggestion
@@ -46,6 +47,8 @@ EXAMPLES = {
     "deadlines": "deadlines: {default: 30s, pull: 10m}",
     "rate_limits": "rate_limits: {mutating: 30/minute, reads: 120/minute, follows: 2}",
     "notify": NOTIFY_EXAMPLE,
+    "images": 'images: {allow: ["busybox", "nginx:*", "ghcr.io/acme/**:*"]}',
+    "redeploy": 'redeploy: {inherit_privileges: ["monitoring-*"]}',
 }
 
 
@@ -77,6 +80,14 @@ def _duration(value: Any) -> float:
     return seconds
 
 
+def _image_pattern(value: str) -> str:
+    try:
+        image_refs.parse_pattern(value)
+    except image_refs.BadReference as exc:
+        raise refuse(str(exc)) from None
+    return value
+
+
 def _rate(value: str) -> str:
     if not RATE.fullmatch(value):
         raise refuse(f"{shown(value)} is not a rate; write it like 30/minute or 5/second")
@@ -88,10 +99,17 @@ DeadlineKey = Annotated[str, AfterValidator(one_of("key", ("default", *COMMANDS)
 Scheme = Annotated[str, AfterValidator(one_of("scheme", SCHEMES))]
 Size = Annotated[int, BeforeValidator(_size)]
 Duration = Annotated[float, BeforeValidator(_duration)]
+ImagePattern = Annotated[Text, AfterValidator(_image_pattern)]
 
 
 class ImagesSection(Strict):
-    allow: list[Text] = Field(["*"], min_length=1)  # empty would refuse every image: say "*" to allow all
+    allow: list[ImagePattern] = Field(["*"], min_length=1)  # empty would refuse every image: say "*" to allow all
+
+
+class RedeploySection(Strict):
+    # Container-name globs whose privileges (privileged mode, host namespaces, devices, added
+    # capabilities, the Docker socket) a redeploy may carry over; by default none may.
+    inherit_privileges: list[Text] = Field(default_factory=list)
 
 
 class LimitsSpec(Strict):
@@ -129,6 +147,7 @@ class PolicyFile(Strict):
     roles: dict[Text, list[Text] | None] | None = None
     permissions: dict[Text, list[Command] | None] | None = None
     images: ImagesSection | None = None
+    redeploy: RedeploySection | None = None
     limits: LimitsSection | None = None
     hooks: dict[Text, HookSpec] | None = None
     tokens: dict[Text, TokenSpec] | None = None

@@ -12,7 +12,16 @@ from typing import Any, Literal
 from bot import commands as c
 from bot.errors import CommandError
 from bot.slack_text import escape
-from bot.units import check_image, check_name, parse_docker_time, parse_duration, parse_env, parse_port, parse_size
+from bot.units import (
+    check_image,
+    check_image_or_id,
+    check_name,
+    parse_docker_time,
+    parse_duration,
+    parse_env,
+    parse_port,
+    parse_size,
+)
 
 MAX_TEXT = 4000
 MAX_TAIL = 10_000
@@ -304,7 +313,7 @@ _SPECS: tuple[Spec, ...] = (
         "remove an image tag (the image goes when its last tag does)",
         "rmi IMAGE[:TAG] [--host H]",
         ("rmi nginx:1.25",),
-        lambda p: c.RemoveImage(image=_convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
+        lambda p: c.RemoveImage(image=_convert(p.spec, "IMAGE", p.args[0], check_image_or_id), host=_host(p)),
         positionals=("IMAGE",),
         options=(HOST,),
     ),

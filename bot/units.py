@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.image_refs import parse_reference
+
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([bkmg]?)b?", re.IGNORECASE)
@@ -106,6 +108,14 @@ def check_name(text: str) -> str:
 
 
 def check_image(text: str) -> str:
+    """An image reference as Docker reads it (bot/image_refs.py says why one is not): what run, pull and
+    redeploy take, so what the allow-list checks is what Docker pulls."""
+    parse_reference(text)  # BadReference is a ValueError, with the reason
+    return text
+
+
+def check_image_or_id(text: str) -> str:
+    """A reference or an image id (`rmi` takes either)."""
     if len(text) > 255 or not _IMAGE.fullmatch(text):
         raise ValueError(f"'{text}' is not an image reference (examples: busybox, nginx:1.27, ghcr.io/org/app:main)")
     return text

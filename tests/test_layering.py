@@ -76,6 +76,8 @@ PURE = {
     "bot/sealed.py",
     "bot/masking.py",
     "bot/slack_text.py",
+    "bot/image_refs.py",
+    "workers/privileges.py",
 }
 
 

@@ -21,7 +21,7 @@ permissions:
   operator: [run, stop, start, restart, rm, pull]
   admin: [rmi]
 images:
-  allow: ["busybox", "nginx:*", "ghcr.io/acme/*"]
+  allow: ["busybox", "nginx:*", "ghcr.io/acme/*:*"]
 limits:
   default: {memory: 128m, cpus: 0.5, pids: 64}
   max: {memory: 1g, cpus: 1.0, pids: 512}
@@ -100,6 +100,8 @@ def test_image_allow_list_matches_normalized_references(policy: Policy) -> None:
         policy.authorize(ops, parse("run redis"))
     with pytest.raises(PolicyError, match="not on the allow-list"):
         policy.authorize(ops, parse("pull ghcr.io/other/app"))
+    with pytest.raises(PolicyError, match=r"`busybox` means its `:latest` only: `busybox:\*` allows every tag"):
+        policy.authorize(ops, parse("run busybox:1.36"))
 
 
 def test_bad_policy_file_fails_loudly(tmp_path: Path) -> None:
@@ -144,3 +146,12 @@ def test_hooks_accept_standard_webhooks_unless_they_list_github(tmp_path: Path) 
         path.write_text(POLICY + f"hooks:\n  ci: {{secret_env: CI_SECRET, role: operator, schemes: {bad}}}\n")
         with pytest.raises(DockerverseError, match=r"hooks\.ci\.schemes: .*(standard|list)"):
             load_policy(str(path))
+
+
+def test_redeploy_carries_the_privilege_allow_list_of_the_policy(tmp_path: Path) -> None:
+    """`redeploy.inherit_privileges` travels in the signed command; without the section no container may keep any."""
+    assert load_policy(None).inherit_privileges == ()
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY + 'redeploy:\n  inherit_privileges: ["monitoring-*"]\n')
+    allowed = load_policy(str(path)).authorize(slack("U0OPS"), parse("redeploy web"))
+    assert isinstance(allowed, c.Redeploy) and allowed.inherit_privileges == ("monitoring-*",)

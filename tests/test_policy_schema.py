@@ -57,6 +57,16 @@ HOOK = "hooks:\n  ci: {secret_env: CI_HOOK_SECRET, role: operator%s}\n"
         ),
         pytest.param("images:\n  allow: []\n", "images.allow: must not be empty", id="empty-allow"),
         pytest.param(
+            'images:\n  allow: ["busybox", "nginx:**"]\n',
+            "images.allow: 'nginx:**' is not an image pattern: `**` stands for whole path segments",
+            id="bad-image-pattern",
+        ),
+        pytest.param(
+            "redeploy:\n  inherit_privilege: [mon-*]\n",
+            "redeploy.inherit_privilege: unknown key; did you mean inherit_privileges?",
+            id="redeploy-key",
+        ),
+        pytest.param(
             "limits:\n  max: {cpus: lots}\n", 'limits.max.cpus: must be a number, not "lots"', id="cpus-not-a-number"
         ),
         pytest.param(

@@ -149,13 +149,12 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
 
 
 def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
-    live = False
-    if cmd.action != "start":  # starting is not destructive; stopping and restarting are
-        target = gw.container(cmd.target)
-        ask = ownership(target, cmd.action, p)
-        if ask:
-            return ask
-        live = target.state in LIVE
+    # Starting counts too: a container someone else stopped on purpose is theirs to start.
+    target = gw.container(cmd.target)
+    ask = ownership(target, cmd.action, p)
+    if ask:
+        return ask
+    live = cmd.action != "start" and target.state in LIVE
     with quiet.ours(gw.host_name, target.id if live else "", live=live):  # its `die` is ours: no alert
         row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]

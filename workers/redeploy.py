@@ -35,7 +35,7 @@ from bot.policy import check_image_allowed
 from bot.sealed import seal, unseal
 from bot.slack_text import code, escape, unescape
 from bot.units import format_duration
-from workers import progress, quiet
+from workers import privileges, progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
 from workers.handlers import ownership
 from workers.reaper import ALIVE_PREFIX
@@ -115,9 +115,7 @@ def redeploy(
     old = gw.inspect(cmd.target)
     name = str(old.get("Name", "")).lstrip("/")
     row = gw.container(old["Id"])
-    ask = ownership(row, "redeploy", p)
-    if ask:
-        return ask
+    ask = ownership(row, "redeploy", p)  # refuses outright, or asks an admin to confirm below
     image = cmd.image or str((old.get("Config") or {}).get("Image") or "")
     if not image or image.startswith("sha256:"):
         raise DockerFailure(
@@ -133,6 +131,9 @@ def redeploy(
             f"{code(name)} was started with auto-remove (`--rm`): stopping it would delete it, so it could not be "
             "kept for a rollback. Nothing was changed. Recreate it without `--rm`, then redeploy."
         )
+    question = privileges.gate(name, privileges.found(old), cmd.inherit_privileges, p)
+    if ask or question:  # one confirmation covers both
+        return Outcome(True, " ".join(q for q in (question, ask.summary if ask else None) if q), confirm=True)
 
     journal = acquire(
         conn,

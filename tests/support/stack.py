@@ -39,7 +39,7 @@ permissions:
   operator: [run, stop, start, restart, rm, pull]
   admin: [rmi]
 images:
-  allow: ["dockerverse-test/*", "busybox", "127.0.0.1:*/dockerverse-test/*"]
+  allow: ["dockerverse-test/*:*", "busybox", "127.0.0.1:*/dockerverse-test/*:*"]
 limits:
   default: {memory: 64m, cpus: 0.5, pids: 64}
   max: {memory: 256m, cpus: 1.0, pids: 256}
