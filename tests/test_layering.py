@@ -28,6 +28,7 @@ EDGES = {
         "bot/metrics.py",
         "bot/claims.py",
         "workers/admission.py",
+        "bot/fleet.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -53,8 +54,10 @@ EDGES = {
         "bot/claims.py",
         "bot/follow_control.py",
         "workers/admission.py",
+        "bot/fleet.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
+    "cryptography": {"bot/signing.py"},
 }
 PURE = {
     "bot/hook_signatures.py",
@@ -73,6 +76,7 @@ PURE = {
     "bot/home.py",
     "bot/blocks.py",
     "bot/sealed.py",
+    "bot/signing.py",
 }
 
 

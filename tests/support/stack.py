@@ -20,12 +20,16 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.signing import generate
 from tests.support.services import free_port
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
 API_TOKEN = "test-api-token-0123456789"
-JOB_KEY = "test-job-key-0123456789abcdef0123456789"
+JOB_KEY = "test-job-key-0123456789abcdef0123456789"  # legacy: only for Stack.start(legacy_key=True)
+# The web signs with SIGNING_KEY; workers get only VERIFY_KEY (Stack.spawn blanks the other for them).
+SIGNING_KEY, VERIFY_KEY = generate()
+WEB_ONLY = {"DOCKERVERSE_SIGNING_KEY": ""}  # what a worker's environment overrides
 ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = """
@@ -62,7 +66,7 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 @dataclass
 class Stack:
-    """A running web + worker; ``env`` is what both processes were given."""
+    """A running web + worker; ``env`` is what the web was given (a worker: less the signing key)."""
 
     env: dict[str, str]
     web_url: str
@@ -73,7 +77,14 @@ class Stack:
 
     @classmethod
     def start(
-        cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, policy_extra: str = "", **extra: str
+        cls,
+        redis_url: str,
+        slack_url: str,
+        tmp: Path,
+        workers: int = 1,
+        policy_extra: str = "",
+        legacy_key: bool = False,
+        **extra: str,
     ) -> Stack:
         policy = tmp / "policy.yaml"
         policy.write_text(POLICY + policy_extra)
@@ -84,7 +95,12 @@ class Stack:
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack_url,
             "DOCKERVERSE_API_TOKEN": API_TOKEN,
-            "DOCKERVERSE_JOB_KEY": JOB_KEY,
+            **(
+                {"DOCKERVERSE_JOB_KEY": JOB_KEY}
+                if legacy_key
+                else {"DOCKERVERSE_SIGNING_KEY": SIGNING_KEY, "DOCKERVERSE_VERIFY_KEY": VERIFY_KEY}
+            ),
+            "DOCKERVERSE_STATE_DIR": str(tmp / "state"),  # a worker's own sealing key lives here
             "DOCKERVERSE_CONFIG": str(policy),
             "DOCKERVERSE_HOST_NAME": "local",
             "CI_HOOK_SECRET": CI_SECRET,
@@ -105,7 +121,7 @@ class Stack:
         # Its own process group: a killed worker supervisor's workers can be killed with it.
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", *args],
-            env={**self.env, **(env or {})},
+            env={**self.env, **(WEB_ONLY if args[0] == "worker" else {}), **(env or {})},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
