@@ -1,4 +1,4 @@
-"""The `dockerverse` command: web, worker, up, shell."""
+"""The `dockerverse` command: web, worker, up, shell, doctor, send, keygen."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
     s.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each result")
     sub.add_parser("doctor", help="check the configuration, Redis, every Docker host and Slack")
+    sub.add_parser("keygen", help="print a fresh Ed25519 job-signing pair as env-file lines")
     d = sub.add_parser("send", help="sign and send a command to a hook (for CI); exit 1 when the job failed")
     d.add_argument("url", help="the hook's URL, e.g. https://dockerverse.example.com/hooks/ci")
     d.add_argument("command", help='the command, quoted: "run ghcr.io/acme/app:main --name app"')
@@ -56,14 +57,15 @@ def _shell_settings() -> Settings:
     settings = Settings()
     state = read_state()
     if state and "redis_url" not in settings.model_fields_set:
-        return settings.model_copy(
-            update={"redis_url": state["redis_url"], "job_key": settings.job_key or state["job_key"]}
-        )
+        # `up` signs with the pair it made (kept 0600 in the state file); the shell enqueues like its web.
+        keys = {"signing_key": state.get("signing_key"), "verify_key": None, "job_key": None}
+        mine = settings.signing_key or settings.job_key
+        return settings.model_copy(update={"redis_url": state["redis_url"], **({} if mine else keys)})
     if "redis_url" not in settings.model_fields_set:
         raise DockerverseError(
             "nothing to talk to: no `dockerverse up` is running for this user and REDIS_URL is not set. "
-            "Start `dockerverse up` in another terminal, or set REDIS_URL and DOCKERVERSE_JOB_KEY to reach a "
-            "deployment."
+            "Start `dockerverse up` in another terminal, or set REDIS_URL and DOCKERVERSE_SIGNING_KEY (the web's) "
+            "to reach a deployment."
         )
     return settings
 
@@ -77,6 +79,12 @@ class MaskedRecord(logging.LogRecord):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd == "keygen":
+        from bot.signing import generate
+
+        signing, verify = generate()
+        print(f"# the web only:\nDOCKERVERSE_SIGNING_KEY={signing}\n# every worker:\nDOCKERVERSE_VERIFY_KEY={verify}")
+        return 0
     try:
         settings = _shell_settings() if args.cmd == "shell" else Settings()
     except DockerverseError as exc:
@@ -103,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "worker":
             # Checked here too, not only in each worker: the supervisor would restart failing workers forever.
-            settings.require_job_key()
+            from bot.job_keys import worker_keys
+
+            for warning in worker_keys(settings).warnings:
+                logging.getLogger("dockerverse.worker").warning("%s", warning)
             host = args.docker_host_name or settings.host_name
             if args.burst or args.lane:
                 from workers.main import LANES, run_worker

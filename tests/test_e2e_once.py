@@ -19,9 +19,10 @@ import pytest
 import redis
 
 from bot.sealed import seal
+from bot.signing import HmacKey
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, TEST_LABEL, RedisServer
-from tests.support.stack import API_TOKEN, JOB_KEY, Stack
+from tests.support.stack import API_TOKEN, Stack
 from tests.test_e2e_hooks import hook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -150,17 +151,19 @@ def test_forged_and_tampered_redeploy_journals_are_ignored(
         "phase": "committed",
         "aside": victim.name,
     }
+    # Journals are sealed with the worker machine's own key, kept in its state directory.
+    local = HmacKey(bytes.fromhex((Path(stack.env["DOCKERVERSE_STATE_DIR"]) / "worker-seal.key").read_text()))
     db.set(prefix + "forged", json.dumps(forged), ex=600)
     db.set(prefix + "unsealed", json.dumps({"d": forged, "exp": None, "s": "0" * 64}), ex=600)
-    tampered = json.loads(seal(JOB_KEY.encode(), prefix + "tampered", {**forged, "old_id": "0" * 64}))
+    tampered = json.loads(seal(local, prefix + "tampered", {**forged, "old_id": "0" * 64}))
     tampered["d"]["old_id"] = victim.id
     db.set(prefix + "tampered", json.dumps(tampered), ex=600)
     # Sealed, but the job never made a new container that holds the name: the old one stays.
     genuine = {**forged, "job": "a" * 32}
-    db.set(prefix + "mismatched", seal(JOB_KEY.encode(), prefix + "mismatched", genuine), ex=600)
+    db.set(prefix + "mismatched", seal(local, prefix + "mismatched", genuine), ex=600)
     # A genuine journal from before the swap: recovery simply releases it, in the same pass as the rest.
     before = {"job": "b" * 32, "worker": "", "name": "web2", "old_id": "1" * 64, "phase": "pulling"}
-    db.set(prefix + "before", seal(JOB_KEY.encode(), prefix + "before", before), ex=600)
+    db.set(prefix + "before", seal(local, prefix + "before", before), ex=600)
 
     deadline = time.monotonic() + 30
     while db.exists(prefix + "before") and time.monotonic() < deadline:
@@ -180,11 +183,11 @@ def test_a_sealed_record_moved_changed_or_expired_is_refused(tmp_path: Path) -> 
     """The seal covers the key, the data and the expiry: any change, a copy to another key, or age refuses it."""
     from bot.sealed import unseal
 
-    key = b"k" * 32
+    key = HmacKey(b"k" * 32)
     raw = seal(key, "a", {"x": 1}, ttl=10, now=1000.0)
     assert unseal(key, "a", raw, now=1005.0) == {"x": 1}
     assert unseal(key, "b", raw, now=1005.0) is None
     assert unseal(key, "a", raw, now=1011.0) is None
-    assert unseal(b"other" * 8, "a", raw, now=1005.0) is None
+    assert unseal(HmacKey(b"other" * 8), "a", raw, now=1005.0) is None
     assert unseal(key, "a", raw.replace('"x": 1', '"x": 2'), now=1005.0) is None
     assert unseal(key, "a", "not json") is None and unseal(key, "a", None) is None

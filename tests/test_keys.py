@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.errors import DockerverseError
-from bot.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem, require_key, secret_problems
+from bot.job_keys import web_keys, worker_keys
+from bot.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem, secret_problems
 from bot.policy import Hook, Policy
 from bot.settings import Settings
-from bot.up import new_job_key
+from bot.up import key_env
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "0123456789abcdef0123456789abcdef"
@@ -74,6 +75,10 @@ def test_the_web_lists_every_bad_secret_and_skips_unset_hooks(monkeypatch: pytes
     assert "hook `ci`" in problems[2]
 
 
-def test_the_key_up_makes_is_a_real_key() -> None:
-    """`dockerverse up`'s own job key passes the same check the web and workers apply."""
-    assert require_key("DOCKERVERSE_JOB_KEY", new_job_key())
+def test_up_gives_the_web_a_fresh_pair_and_its_worker_only_the_public_key() -> None:
+    """`dockerverse up` makes a pair each web and worker accept; the worker's signing key is blanked (over .env)."""
+    web, worker = key_env(Settings(DOCKERVERSE_JOB_KEY=GOOD))
+    assert web_keys(Settings(**web)).warnings == ()
+    keys = worker_keys(Settings(**worker))
+    assert worker["DOCKERVERSE_SIGNING_KEY"] == "" and worker["DOCKERVERSE_JOB_KEY"] == "" and not keys.legacy
+    assert keys.verifier.verify(b"m", web_keys(Settings(**web)).signer.sign(b"m"))

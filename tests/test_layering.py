@@ -28,6 +28,7 @@ EDGES = {
         "bot/metrics.py",
         "bot/claims.py",
         "workers/admission.py",
+        "bot/fleet.py",
     },
     "redis": {
         "bot/dispatch.py",
@@ -54,8 +55,10 @@ EDGES = {
         "bot/follow_control.py",
         "workers/admission.py",
         "bot/fair_share.py",
+        "bot/fleet.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
+    "cryptography": {"bot/signing.py"},
 }
 PURE = {
     "bot/hook_signatures.py",
@@ -78,6 +81,7 @@ PURE = {
     "bot/slack_text.py",
     "bot/image_refs.py",
     "workers/privileges.py",
+    "bot/signing.py",
 }
 
 

@@ -19,11 +19,12 @@ from bot.errors import QueueUnavailable
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
 from bot.policy import Actor, Policy
 from bot.settings import Settings
+from bot.signing import HmacKey
 from tests.support.services import free_port
 from workers.main import build_worker
 
 HOST = "local"
-KEY = "k" * 32
+KEY = "k" * 32  # the legacy shared key: in-process web and worker share these settings (test_e2e_job_keys: Ed25519)
 SHELL = Actor("shell:t", "shell")
 STATE_KEYS = {"id", "status", "command", "result", "error", "createdAt", "endedAt"}
 
@@ -59,7 +60,7 @@ def _fetch(conn: redis.Redis, job_id: str) -> Job:
 
 def _signed_help(job_id: str, key: str = KEY) -> dict[str, Any]:
     payload = new_payload(job_id, "help", c.Help(), SHELL, ReplyTo(), HOST)
-    return envelope(key.encode(), payload)
+    return envelope(HmacKey(key.encode()), payload)
 
 
 def _assert_refused(conn: redis.Redis, job_id: str, reason: str) -> None:

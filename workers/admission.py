@@ -20,13 +20,14 @@ from rq.serializers import JSONSerializer
 
 from bot import claims
 from bot.jobs import Payload, Unsigned, open_envelope
+from bot.signing import Verifier
 from workers.render import Outcome
 
 log = logging.getLogger(__name__)
 Deliver = Callable[[Payload, Outcome], object]
 
 
-def admit(conn: redis.Redis, key: bytes, job: Job, now: float) -> Payload | None:
+def admit(conn: redis.Redis, key: Verifier, job: Job, now: float) -> Payload | None:
     """The payload when this worker may begin the job (it is now claimed), else None (settled here).
     Raises ``Unsigned`` for a job whose payload is not ours: RQ then fails it, saying so."""
     p = open_envelope(key, job.kwargs, job.id)
@@ -40,7 +41,7 @@ def admit(conn: redis.Redis, key: bytes, job: Job, now: float) -> Payload | None
     return p
 
 
-def sweep(conn: redis.Redis, key: bytes, deliver: Deliver) -> None:
+def sweep(conn: redis.Redis, key: Verifier, deliver: Deliver) -> None:
     """End the queued jobs whose deadline passed, then tell the channels of jobs that ended unrun."""
     now = time.time()
     for job_id in claims.due(conn, now):
@@ -55,7 +56,7 @@ def sweep(conn: redis.Redis, key: bytes, deliver: Deliver) -> None:
     tell(conn, key, deliver)
 
 
-def tell(conn: redis.Redis, key: bytes, deliver: Deliver) -> None:
+def tell(conn: redis.Redis, key: Verifier, deliver: Deliver) -> None:
     """Post, once each, why jobs ended unrun, where their person asked."""
     for job_id, kind in claims.take_untold(conn):
         job = _fetch(conn, job_id)

@@ -19,6 +19,7 @@ import redis
 
 from bot.errors import DockerverseError, NotFound
 from bot.notify import NotifyRule, rules_for
+from bot.signing import Verifier
 from workers import alert_messages as msg
 from workers import quiet
 from workers.alert_messages import Facts
@@ -40,7 +41,7 @@ class Alerter:
         replier: SlackReplier,
         host: str,
         rules: Sequence[NotifyRule],
-        seal_key: bytes,
+        seal_key: Verifier,
     ) -> None:
         self.conn, self.gw, self.slack, self.host, self.rules = conn, gateway, replier, host, tuple(rules)
         self.seal_key = seal_key  # checks the quiet marks the bot's own stops leave

@@ -1,19 +1,19 @@
-"""Commands about every host (`hosts`, `list --all-hosts`): ask each host's workers, merge the answers.
+"""Commands about every host (`hosts`, `list --all-hosts`): gather each host's answer, merge them.
 
-The asking job runs on a stream lane, so it never waits on the quick lane it is itself holding.
-Each part is a signed job of its own on that host's quick lane; a host that does not answer in
-time is named in the result rather than waited for.
+The web split the command (bot/fleet.py): each part is a job it signed on that host's quick lane,
+and the asking job's signed payload names them. This worker only reads their results; it signs
+nothing, as it holds no key that could. The asking job runs on a stream lane, so it never waits on
+the quick lane it is itself holding; a host that does not answer in time is named in the result
+rather than waited for.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from typing import Any
 
 import redis
-from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -21,42 +21,19 @@ from rq.serializers import JSONSerializer
 from bot import commands as c
 from bot import hosts as registry
 from bot.blocks import STATE_EMOJI
-from bot.dispatch import queue_name
-from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
+from bot.fleet import PART_WAIT
+from bot.jobs import Payload
 from bot.jobstate import result_stream
 from bot.slack_text import code, unescape
 from workers.render import Outcome, code_block, table
 
-PART_WAIT = 20.0  # seconds for every host to answer
 
-
-def ask_every_host(conn: redis.Redis, key: bytes, p: Payload, part: c.Command) -> dict[str, dict[str, Any] | None]:
-    """Run `part` on each served host; {host: its result, or None when it did not answer in time}."""
-    ids: dict[str, str] = {}
-    for host in registry.live_hosts(conn):
-        job_id = uuid.uuid4().hex
-        child = new_payload(
-            job_id,
-            p.text,
-            dataclasses.replace(part, host=host),
-            p.actor,
-            ReplyTo(),
-            host,
-            admin=p.admin,
-            deadline=PART_WAIT,  # a part nobody took in time is not waited for, so it must never run late
-        )
-        Queue(queue_name(host), connection=conn, serializer=JSONSerializer).enqueue(
-            EXECUTE,
-            kwargs=envelope(key, child),
-            job_id=job_id,
-            description=f"{p.text[:180]} (part for {host})",
-            ttl=int(PART_WAIT),
-            result_ttl=600,
-            failure_ttl=600,
-        )
-        ids[host] = job_id
+def gather(conn: redis.Redis, p: Payload) -> dict[str, dict[str, Any] | None]:
+    """Each part's result: {host: its result, or None when it did not answer in time}."""
+    ids = dict(p.parts)
     answers: dict[str, dict[str, Any] | None] = dict.fromkeys(ids)
-    deadline = time.monotonic() + PART_WAIT
+    # The parts were queued with this job and run no later than PART_WAIT after it was issued.
+    deadline = time.monotonic() + max(1.0, p.issued_at + PART_WAIT - time.time())
     while any(v is None for v in answers.values()) and time.monotonic() < deadline:
         waiting = {result_stream(ids[h]): "0-0" for h, v in answers.items() if v is None}
         # Short blocks: the worker's connection has a read timeout of its own.
@@ -81,9 +58,9 @@ def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
+def hosts_everywhere(conn: redis.Redis, p: Payload) -> Outcome:
     workers = registry.workers(conn)
-    answers = ask_every_host(conn, key, p, c.Hosts(local=True))
+    answers = gather(conn, p)
     rows, data = [], []
     for host, answer in sorted(answers.items()):
         mine = [w for w in workers if w.host == host]
@@ -119,8 +96,8 @@ def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
     )
 
 
-def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContainers) -> Outcome:
-    answers = ask_every_host(conn, key, p, dataclasses.replace(cmd, all_hosts=False, page=1))
+def list_everywhere(conn: redis.Redis, p: Payload, cmd: c.ListContainers) -> Outcome:
+    answers = gather(conn, p)
     rows, merged, silent = [], [], []
     for host, answer in sorted(answers.items()):
         if not answer or not answer.get("ok"):

@@ -20,6 +20,7 @@ from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
 from bot.slack_text import clip, code, escape
+from bot.signing import Verifier
 from bot.units import format_duration, parse_docker_time
 from workers.access import readable
 from workers.gateway import DockerGateway
@@ -71,7 +72,7 @@ class Batcher:
 class RedisSink:
     """For the API's SSE relay and the shell: lines into a Redis stream, while the reader holds its key."""
 
-    def __init__(self, conn: redis.Redis, key: str, name: str, seal_key: bytes) -> None:
+    def __init__(self, conn: redis.Redis, key: str, name: str, seal_key: Verifier) -> None:
         self.conn, self.key, self.seal_key = conn, key, seal_key
         self.out = Batcher(conn, key)
         conn.xadd(key, {"start": name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
@@ -93,7 +94,9 @@ class RedisSink:
 class SlackSink:
     """For chat: lines into the job's thread, at most one post or edit a second, with a Stop button."""
 
-    def __init__(self, conn: redis.Redis, key: str, session: Session, name: str, limit: float, seal_key: bytes) -> None:
+    def __init__(
+        self, conn: redis.Redis, key: str, session: Session, name: str, limit: float, seal_key: Verifier
+    ) -> None:
         self.conn, self.key, self.session, self.seal_key = conn, key, session, seal_key
         self.pending: list[str] = []
         self.current: tuple[str, list[str]] | None = None  # the thread message being filled, and its lines
@@ -154,7 +157,7 @@ def _block(lines: list[str]) -> str:
 
 
 def follow(
-    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: bytes, session: Session | None = None
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None = None
 ) -> Outcome:
     try:
         target = gw.container(cmd.target)
@@ -166,7 +169,7 @@ def follow(
 
 
 def _follow(
-    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: bytes, session: Session | None
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None
 ) -> Outcome:
     key = follow_key(p.id)
     after = parse_docker_time(cmd.after) if cmd.after else None

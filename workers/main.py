@@ -149,7 +149,7 @@ class DockerverseWorker(SimpleWorker):
                     reaper.reap(self.connection, SignedJob, on_failure)
                     reaper.rescue_limbo(self.connection)
                     # A redeploy its dead worker left half-done is put back as it was.
-                    redeploy.recover(self.connection, tasks.runtime().key, tasks.runtime().gateway)
+                    redeploy.recover(self.connection, tasks.runtime().seal, tasks.runtime().gateway)
                 except redis.RedisError as exc:
                     log.warning("could not look for jobs of dead workers: %s", exc)
                 except DockerverseError as exc:
@@ -196,7 +196,7 @@ REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
     connection = connect(settings.redis_url)
-    quiet.use(connection, settings.require_job_key())  # stop, restart and rm mark what they stop: no alert
+    quiet.use(connection, tasks.runtime().seal)  # stop, restart and rm mark what they stop: no alert
     return DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],
         connection=connection,

@@ -3,7 +3,8 @@
 The stop, restart and rm handlers mark the container in Redis just before they act; the event
 watcher takes the mark with the `die` that follows and stays quiet. A mark is used once and
 lapses on its own, so a later crash of the same container is reported as usual. Marks are sealed
-(bot/sealed.py): one written into Redis by anyone else hides nothing.
+with the worker machine's own key (bot/sealed.py, bot/job_keys.local_sealer): one written into Redis
+by anyone else hides nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from contextlib import contextmanager
 import redis
 
 from bot.sealed import seal, unseal
+from bot.signing import HmacKey, Signer, Verifier
 
 log = logging.getLogger(__name__)
 QUIET_SECONDS = 120  # Docker's stop waits 10 s before SIGKILL; the watcher may also lag a little
 _conn: redis.Redis | None = None
-_key = b""
+_key: Signer = HmacKey(b"")  # set by use(); marks are only written once it is
 
 
-def use(conn: redis.Redis, seal_key: bytes) -> None:
+def use(conn: redis.Redis, seal_key: Signer) -> None:
     """The worker's Redis and sealing key, for the handlers' marks (set when the worker is built)."""
     global _conn, _key
     _conn, _key = conn, seal_key
@@ -64,7 +66,7 @@ def ours(host: str, container_id: str, live: bool = True) -> Iterator[None]:
         raise
 
 
-def take(conn: redis.Redis, seal_key: bytes, host: str, container_id: str) -> bool:
+def take(conn: redis.Redis, seal_key: Verifier, host: str, container_id: str) -> bool:
     """True, once, when the bot marked this container: the die it caused."""
     name = key(host, container_id)
     return bool(unseal(seal_key, name, conn.getdel(name)) == "quiet")

@@ -34,6 +34,7 @@ from bot.jobstate import as_str
 from bot.policy import check_image_allowed
 from bot.sealed import seal, unseal
 from bot.slack_text import code, escape, unescape
+from bot.signing import Signer
 from bot.units import format_duration
 from workers import privileges, progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
@@ -73,7 +74,7 @@ class Journal:
     """The lock and the record of a redeploy in flight, kept in Redis."""
 
     conn: redis.Redis
-    seal_key: bytes
+    seal_key: Signer
     key: str
     data: dict[str, Any]
     expires: float
@@ -90,7 +91,7 @@ class Journal:
         self.conn.eval(_IF_OURS, 1, self.key, self.data["job"], "")
 
 
-def acquire(conn: redis.Redis, seal_key: bytes, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
+def acquire(conn: redis.Redis, seal_key: Signer, host: str, name: str, data: dict[str, Any], ttl: int) -> Journal:
     key = journal_key(host, name)
     journal = Journal(conn, seal_key, key, data, time.time() + ttl)
     if conn.set(key, journal.sealed(), nx=True, ex=ttl):
@@ -103,13 +104,13 @@ def acquire(conn: redis.Redis, seal_key: bytes, host: str, name: str, data: dict
     )
 
 
-def _load(seal_key: bytes, key: str, raw: Any) -> dict[str, Any] | None:
+def _load(seal_key: Signer, key: str, raw: Any) -> dict[str, Any] | None:
     data = unseal(seal_key, key, raw)
     return data if isinstance(data, dict) else None
 
 
 def redeploy(
-    gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, seal_key: bytes, worker: str, ttl: int
+    gw: DockerGateway, cmd: c.Redeploy, p: Payload, conn: redis.Redis, seal_key: Signer, worker: str, ttl: int
 ) -> Outcome:
     began = time.monotonic()
     old = gw.inspect(cmd.target)
@@ -385,7 +386,7 @@ def restore(gw: DockerGateway, name: str, old_id: str, new_id: str | None, job: 
     return True
 
 
-def recover(conn: redis.Redis, seal_key: bytes, gw: DockerGateway) -> int:
+def recover(conn: redis.Redis, seal_key: Signer, gw: DockerGateway) -> int:
     """Finish the redeploys on this host whose worker died mid-way (its liveness key lapsed): revert
     them, or, once the new container had proved itself (`committed`), just remove the old one."""
     done = 0

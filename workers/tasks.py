@@ -18,8 +18,10 @@ from rq import get_current_job
 from bot import commands as c
 from bot import confirm
 from bot.errors import DockerverseError
+from bot.job_keys import local_sealer, worker_keys
 from bot.jobs import Payload, Unsigned, open_envelope
 from bot.settings import Settings
+from bot.signing import Signer, Verifier
 from workers import fanout, progress
 from workers.follow import follow
 from workers.gateway import DockerGateway
@@ -37,7 +39,8 @@ class UntrustedJob(Exception):
 
 @dataclass
 class Runtime:
-    key: bytes
+    key: Verifier  # checks the web's signatures; a worker has no key that signs jobs
+    seal: Signer  # this machine's own key, for records only its workers read (bot/job_keys.local_sealer)
     host: str
     gateway: DockerGateway
     replier: SlackReplier | None
@@ -52,7 +55,7 @@ def configure(settings: Settings, host: str, gateway: DockerGateway | None = Non
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
     docker_env = settings.docker_environment()  # refuses plain TCP before anything runs
     gateway = gateway or DockerGateway(host, environment=docker_env)
-    _runtime = Runtime(settings.require_job_key(), host, gateway, replier)
+    _runtime = Runtime(worker_keys(settings).verifier, local_sealer(settings), host, gateway, replier)
     return _runtime
 
 
@@ -89,20 +92,20 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
                 outcome = follow(rt.gateway, p.command, p, job.connection, rt.key, session)
             elif isinstance(p.command, c.Redeploy) and job is not None:
                 worker = job.worker_name or ""
-                outcome = redeploy(rt.gateway, p.command, p, job.connection, rt.key, worker, int(job.timeout or 3600))
+                outcome = redeploy(rt.gateway, p.command, p, job.connection, rt.seal, worker, int(job.timeout or 3600))
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
             elif isinstance(p.command, c.Hosts) and not p.command.local and job is not None:
-                outcome = fanout.hosts_everywhere(job.connection, rt.key, p)
+                outcome = fanout.hosts_everywhere(job.connection, p)
             elif isinstance(p.command, c.ListContainers) and p.command.all_hosts and job is not None:
-                outcome = fanout.list_everywhere(job.connection, rt.key, p, p.command)
+                outcome = fanout.list_everywhere(job.connection, p, p.command)
             else:
                 outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
         except DockerverseError as exc:
             outcome = Outcome(False, exc.message, status=exc.status)
     seconds = time.monotonic() - started
     if outcome.confirm is True and job is not None:
-        token = confirm.ask(job.connection, rt.key, confirm.Pending(p.text, p.text, p.actor.id, p.reply))
+        token = confirm.ask_for_job(job.connection, p.id)  # the web re-reads the command from this signed job
         outcome = dataclasses.replace(outcome, confirm=token)
     if not outcome.ok and job is not None:
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column

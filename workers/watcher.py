@@ -26,6 +26,7 @@ import redis.lock
 
 from bot.dispatch import connect
 from bot.errors import DockerverseError
+from bot.job_keys import local_sealer
 from bot.notify import watcher_key
 from bot.policy import load_policy
 from bot.settings import Settings
@@ -233,5 +234,5 @@ def start_watcher(settings: Settings, host: str) -> Watcher | None:
     conn = connect(settings.redis_url)
     gateway = DockerGateway(host, environment=settings.docker_environment())
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url)
-    alerter = Alerter(conn, gateway, replier, host, rules, settings.require_job_key())
+    alerter = Alerter(conn, gateway, replier, host, rules, local_sealer(settings))
     return Watcher(conn, gateway, alerter, host).start()

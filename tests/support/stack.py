@@ -20,13 +20,17 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.signing import generate
 from tests.support import recorder
 from tests.support.services import free_port
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
 API_TOKEN = "test-api-token-0123456789"
-JOB_KEY = "test-job-key-0123456789abcdef0123456789"
+JOB_KEY = "test-job-key-0123456789abcdef0123456789"  # legacy: only for Stack.start(legacy_key=True)
+# The web signs with SIGNING_KEY; workers get only VERIFY_KEY (Stack.spawn blanks the other for them).
+SIGNING_KEY, VERIFY_KEY = generate()
+WEB_ONLY = {"DOCKERVERSE_SIGNING_KEY": ""}  # what a worker's environment overrides
 ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = """
@@ -63,7 +67,7 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 @dataclass
 class Stack:
-    """A running web + worker; ``env`` is what both processes were given."""
+    """A running web + worker; ``env`` is what the web was given (a worker: less the signing key)."""
 
     env: dict[str, str]
     web_url: str
@@ -81,6 +85,7 @@ class Stack:
         workers: int = 1,
         policy_extra: str = "",
         policy_text: str | None = POLICY,
+        legacy_key: bool = False,
         **extra: str,
     ) -> Stack:
         """``policy_text`` None: no policy file at all (the built-in defaults)."""
@@ -95,6 +100,13 @@ class Stack:
             "DOCKERVERSE_API_TOKEN": API_TOKEN,
             "DOCKERVERSE_JOB_KEY": JOB_KEY,
             **({"DOCKERVERSE_CONFIG": str(policy)} if policy_text is not None else {}),
+            **(
+                {"DOCKERVERSE_JOB_KEY": JOB_KEY}
+                if legacy_key
+                else {"DOCKERVERSE_SIGNING_KEY": SIGNING_KEY, "DOCKERVERSE_VERIFY_KEY": VERIFY_KEY}
+            ),
+            "DOCKERVERSE_STATE_DIR": str(tmp / "state"),  # a worker's own sealing key lives here
+            "DOCKERVERSE_CONFIG": str(policy),
             "DOCKERVERSE_HOST_NAME": "local",
             "CI_HOOK_SECRET": CI_SECRET,
             "GH_HOOK_SECRET": GH_SECRET,
@@ -116,7 +128,7 @@ class Stack:
         # Its own process group: a killed worker supervisor's workers can be killed with it.
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", *args],
-            env={**self.env, **(env or {})},
+            env={**self.env, **(WEB_ONLY if args[0] == "worker" else {}), **(env or {})},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
