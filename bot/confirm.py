@@ -19,8 +19,8 @@ import redis
 
 from bot.jobs import ReplyTo
 from bot.sealed import seal, unseal
-from bot.slack_text import code
 from bot.signing import Signer, Verifier
+from bot.slack_text import code
 
 PREFIX = "dockerverse:confirm:"
 JOB_PREFIX = "dockerverse:confirm-job:"  # a worker's: the value is the id of the web-signed job that asked

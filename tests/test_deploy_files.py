@@ -31,7 +31,8 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.fail("docker-compose is missing: run scripts/install-system-deps.sh", pytrace=False)
     root = tmp_path_factory.mktemp("compose")
     shutil.copytree(DEPLOY, root / "deploy")
-    env = {"REDIS_PASSWORD": "pw", "DOCKERVERSE_JOB_KEY": "k" * 64, **{name: f"{name}-value" for name in WEB_ONLY}}
+    keys = {"DOCKERVERSE_SIGNING_KEY": "ed25519sk_x", "DOCKERVERSE_VERIFY_KEY": "ed25519pk_x"}
+    env = {"REDIS_PASSWORD": "pw", **keys, **{name: f"{name}-value" for name in WEB_ONLY}}
     (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     out = subprocess.run(
         ["docker-compose", "--env-file", ".env", "-f", "deploy/docker-compose.yml", "config"],
@@ -84,7 +85,9 @@ def test_systemd_env_files_split_the_secrets() -> None:
     }
     worker, web = _env_file(UNITS / "worker.env.example"), _env_file(UNITS / "web.env.example")
     assert not WEB_ONLY & set(worker) and {"SLACK_SIGNING_SECRET", "DOCKERVERSE_API_TOKEN"} <= set(web)
-    assert worker["DOCKERVERSE_JOB_KEY"] == web["DOCKERVERSE_JOB_KEY"]  # the one secret they share
+    # The web alone signs jobs; the worker has only the public half.
+    assert "DOCKERVERSE_SIGNING_KEY" in web and "DOCKERVERSE_SIGNING_KEY" not in worker
+    assert "DOCKERVERSE_VERIFY_KEY" in worker and "DOCKERVERSE_JOB_KEY" not in worker
 
 
 def _units() -> list[str]:

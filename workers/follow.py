@@ -19,8 +19,8 @@ from bot import fair_share
 from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
-from bot.slack_text import clip, code, escape
 from bot.signing import Verifier
+from bot.slack_text import clip, code, escape
 from bot.units import format_duration, parse_docker_time
 from workers.access import readable
 from workers.gateway import DockerGateway

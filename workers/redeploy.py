@@ -33,8 +33,8 @@ from bot.jobs import Payload
 from bot.jobstate import as_str
 from bot.policy import check_image_allowed
 from bot.sealed import seal, unseal
-from bot.slack_text import code, escape, unescape
 from bot.signing import Signer
+from bot.slack_text import code, escape, unescape
 from bot.units import format_duration
 from workers import privileges, progress, quiet
 from workers.gateway import LABEL_JOB, DockerGateway
