@@ -53,6 +53,8 @@ EDGES = {
         "bot/claims.py",
         "bot/follow_control.py",
         "workers/admission.py",
+        "bot/liveness.py",
+        "workers/host_watch.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
 }

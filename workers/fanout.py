@@ -2,7 +2,8 @@
 
 The asking job runs on a stream lane, so it never waits on the quick lane it is itself holding.
 Each part is a signed job of its own on that host's quick lane; a host that does not answer in
-time is named in the result rather than waited for.
+time is named in the result rather than waited for; a host that is down (its workers stopped
+beating, bot/liveness.py) is not asked at all, and named with when it was last seen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rq.serializers import JSONSerializer
 
 from bot import commands as c
 from bot import hosts as registry
+from bot import liveness
 from bot.blocks import STATE_EMOJI
 from bot.dispatch import queue_name
 from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
@@ -29,10 +31,12 @@ from workers.render import Outcome, code_block, table
 PART_WAIT = 20.0  # seconds for every host to answer
 
 
-def ask_every_host(conn: redis.Redis, key: bytes, p: Payload, part: c.Command) -> dict[str, dict[str, Any] | None]:
-    """Run `part` on each served host; {host: its result, or None when it did not answer in time}."""
+def ask_every_host(
+    conn: redis.Redis, key: bytes, p: Payload, part: c.Command, down_after: float = liveness.DOWN_AFTER
+) -> dict[str, dict[str, Any] | None]:
+    """Run `part` on each served host that is up; {host: its result, or None when it did not answer in time}."""
     ids: dict[str, str] = {}
-    for host in registry.live_hosts(conn):
+    for host in registry.live_hosts(conn, down_after):
         job_id = uuid.uuid4().hex
         child = new_payload(
             job_id,
@@ -80,9 +84,11 @@ def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
+def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload, down_after: float = liveness.DOWN_AFTER) -> Outcome:
     workers = registry.workers(conn)
-    answers = ask_every_host(conn, key, p, c.Hosts(local=True))
+    answers = ask_every_host(conn, key, p, c.Hosts(local=True), down_after)
+    beats = liveness.read(conn)
+    down = {h: t for h, t in beats.down(down_after).items() if h not in answers}
     rows, data = [], []
     for host, answer in sorted(answers.items()):
         mine = [w for w in workers if w.host == host]
@@ -112,14 +118,21 @@ def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload) -> Outcome:
         )
     if not rows:
         return Outcome(False, "No Docker host is served: start `dockerverse worker` on one.", status=503)
+    served = f"{len(rows)} Docker host{'s' if len(rows) != 1 else ''} served"
+    for host, seen in down.items():
+        rows.append((host, "none beating", "DOWN", "-", liveness.stamp(seen)[:19]))
+        data.append({"name": host, "workers": [], "down": True, "last_seen": seen, "answered": False})
     lines = table(("HOST", "WORKERS", "DOCKER", "CONTAINERS", "LAST HEARTBEAT (UTC)"), rows)
-    return Outcome(
-        True, f"{len(rows)} Docker host{'s' if len(rows) != 1 else ''} served", code_block(lines), data={"hosts": data}
-    )
+    note = f"; {len(down)} down. {liveness.down_note(down, beats.now)}" if down else ""
+    return Outcome(True, served + note, code_block(lines), data={"hosts": data})
 
 
-def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContainers) -> Outcome:
-    answers = ask_every_host(conn, key, p, dataclasses.replace(cmd, all_hosts=False, page=1))
+def list_everywhere(
+    conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContainers, down_after: float = liveness.DOWN_AFTER
+) -> Outcome:
+    answers = ask_every_host(conn, key, p, dataclasses.replace(cmd, all_hosts=False, page=1), down_after)
+    beats = liveness.read(conn)
+    down = {h: t for h, t in beats.down(down_after).items() if h not in answers}
     rows, merged, silent = [], [], []
     for host, answer in sorted(answers.items()):
         if not answer or not answer.get("ok"):
@@ -138,8 +151,14 @@ def list_everywhere(conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContai
             )
     scope = "" if cmd.all else "running "
     note = f" No answer from {', '.join(silent)}." if silent else ""
+    note += f" {liveness.down_note(down, beats.now)}" if down else ""
     summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
     text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
     # Which hosts answered (an idle host has no rows) and which did not: the App Home shows both.
-    data = {"containers": merged, "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")), "silent": silent}
+    data = {
+        "containers": merged,
+        "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")),
+        "silent": silent,
+        "down": [f"`{h}` ({liveness.last_seen(t, beats.now)})" for h, t in down.items()],
+    }
     return Outcome(not silent or bool(rows), summary + "." + note, text, data=data)

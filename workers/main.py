@@ -27,8 +27,11 @@ from rq.utils import now
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
+from bot.notify import host_channels
+from bot.policy import load_policy
 from bot.settings import Settings
 from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
+from workers.host_watch import HostWatch
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 from workers.watcher import start_watcher
@@ -97,11 +100,17 @@ class DockerverseWorker(SimpleWorker):
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
+    host_watch: HostWatch | None = None  # the host's beat, and telling of other hosts' outages
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
         reaper.keep_alive(
-            self.connection, self.name, stop, registration=(self.key, self.worker_ttl), chore=self._sweep_expired
+            self.connection,
+            self.name,
+            stop,
+            registration=(self.key, self.worker_ttl),
+            chore=self._sweep_expired,
+            tick=self.host_watch.tick if self.host_watch else None,
         )
         try:
             return bool(super().work(*args, **kwargs))
@@ -196,7 +205,7 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
     tasks.configure(settings, host)
     connection = connect(settings.redis_url)
     quiet.use(connection, settings.require_job_key())  # stop, restart and rm mark what they stop: no alert
-    return DockerverseWorker(
+    worker = DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],
         connection=connection,
         serializer=JSONSerializer,
@@ -205,6 +214,16 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
         worker_ttl=settings.worker_ttl,
         **kwargs,
     )
+    # Every worker beats for its host; the quick lane's (one a host) also tells of other hosts' outages.
+    worker.host_watch = HostWatch(
+        connection,
+        host,
+        settings.down_after,
+        host_channels(load_policy(settings.config_path).notify),
+        tasks.runtime().replier,
+        checks="quick" in lanes,
+    )
+    return worker
 
 
 def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, burst: bool = False) -> None:

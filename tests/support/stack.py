@@ -70,11 +70,20 @@ class Stack:
     logs: list[Path] = field(default_factory=list)
     # One keep-alive client: a new httpx client per request costs ~20 ms of TLS set-up alone.
     http: httpx.Client = field(default_factory=httpx.Client)
+    hosts: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # named workers (start's `hosts`)
 
     @classmethod
     def start(
-        cls, redis_url: str, slack_url: str, tmp: Path, workers: int = 1, policy_extra: str = "", **extra: str
+        cls,
+        redis_url: str,
+        slack_url: str,
+        tmp: Path,
+        workers: int = 1,
+        policy_extra: str = "",
+        hosts: tuple[str, ...] = (),
+        **extra: str,
     ) -> Stack:
+        """Web + `workers` workers for DOCKERVERSE_HOST_NAME, + one `dockerverse worker` per name in `hosts`."""
         policy = tmp / "policy.yaml"
         policy.write_text(POLICY + policy_extra)
         env = {
@@ -96,6 +105,8 @@ class Stack:
         stack = cls(env, f"http://127.0.0.1:{port}")
         for i in range(workers):
             stack.spawn(tmp / f"worker{i}.log", "worker")
+        for host in hosts:
+            stack.hosts[host] = stack.spawn(tmp / f"worker-{host}.log", "worker", "--docker-host-name", host)
         stack.spawn(tmp / "web.log", "web", "--port", str(port))
         stack.wait_ready()
         return stack
