@@ -253,11 +253,14 @@ class Dispatcher:
 
     def fleet_host(self) -> str:
         """Where a question about every host runs: the stream lane of any host that is up, taking turns,
-        so it needs no default host and no host named `local`."""
+        so it needs no default host and no host named `local`. Hosts that beat within the last few seconds
+        come first: one killed a moment ago is not down yet, and a job sent there would wait for nothing."""
         try:
             up = self.liveness.up()
+            fresh = len(self.liveness.beats().up(liveness.FRESH)) or len(up)
             self._turn += 1
-            for host in up[self._turn % len(up) :] + up[: self._turn % len(up)] if up else []:
+            turn = self._turn % fresh if fresh else 0
+            for host in up[turn:fresh] + up[:turn] + up[fresh:]:
                 if self.has_live_worker(self.queue(host, "stream")):
                     return host
         except redis.RedisError:

@@ -1,10 +1,11 @@
 """Which Docker hosts are up: a beat every worker writes every 2 s, read by the web and the workers.
 
 Every worker process writes its host's name with the time into one sorted set every BEAT_EVERY
-seconds (one ZADD). A host whose workers have all been silent longer than DOCKERVERSE_DOWN_AFTER
-is down: the web refuses its commands at once, saying when it was last seen; `hosts` lists it
-with that time; a worker's housekeeping posts the `host_down` alerts (workers/host_watch.py).
-RQ's own worker registry says the same only after DOCKERVERSE_WORKER_TTL (30 s), and nothing more.
+seconds (one ZADD). A host is down within DOCKERVERSE_DOWN_AFTER seconds of its last worker
+stopping (silent for MARGIN less than that, so the web's one-second cache still refuses in time):
+the web refuses its commands at once, saying when it was last seen; `hosts` lists it with that
+time; a worker's housekeeping posts the `host_down` alerts (workers/host_watch.py). RQ's own
+worker registry says the same only after DOCKERVERSE_WORKER_TTL (30 s), and nothing more.
 
 The times are Redis's clock (TIME), each worker correcting its own clock by the offset it measured,
 so hosts whose clocks disagree are not taken for down.
@@ -25,10 +26,13 @@ from bot.units import format_duration
 BEATS = "dockerverse:hosts:beats"  # sorted set: host -> when a worker of it last beat (Redis clock)
 DOWN = "dockerverse:hosts:down"  # hash: host -> when it was last seen, for the outage already announced
 BEAT_EVERY = 2.0  # seconds between a worker's beats
-DOWN_AFTER = 10.0  # seconds without a beat before a host is down (DOCKERVERSE_DOWN_AFTER)
+DOWN_AFTER = 10.0  # a host is down within this many seconds of its workers stopping (DOCKERVERSE_DOWN_AFTER)
 SYNC_EVERY = 300.0  # seconds between a worker's looks at Redis's clock
 FORGET_AFTER = 7 * 24 * 3600  # a host silent a week is taken for retired, no longer listed as down
 CACHE = 1.0  # seconds the web trusts what it read: a busy web asks Redis at most once a second
+MARGIN = CACHE + 0.5  # silent for down_after less this is down: known as such within down_after
+# A host that beat this recently is surely alive (one killed a moment ago is not down yet). (An `up` limit.)
+FRESH = BEAT_EVERY + 1.5 + MARGIN
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,11 @@ class Beats:
     seen: dict[str, float]
 
     def down(self, after: float) -> dict[str, float]:
-        """Hosts silent longer than `after` seconds, with when each was last seen."""
-        return {h: t for h, t in sorted(self.seen.items()) if self.now - t > after}
+        """Hosts down by the `after` rule (see MARGIN), with when each was last seen."""
+        return {h: t for h, t in sorted(self.seen.items()) if self.now - t > after - MARGIN}
 
     def up(self, after: float) -> list[str]:
-        return sorted(h for h, t in self.seen.items() if self.now - t <= after)
+        return sorted(h for h, t in self.seen.items() if self.now - t <= after - MARGIN)
 
 
 def server_time(conn: redis.Redis) -> float:
@@ -109,7 +113,10 @@ class View:
         return self.beats().down(self.down_after).get(host)
 
     def up(self) -> list[str]:
-        return self.beats().up(self.down_after)
+        """Hosts that are up, those that beat within FRESH first (each part sorted)."""
+        beats = self.beats()
+        fresh = beats.up(FRESH)
+        return fresh + [h for h in beats.up(self.down_after) if h not in fresh]
 
 
 def stamp(at: float) -> str:

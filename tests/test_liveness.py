@@ -29,13 +29,14 @@ def test_a_beat_is_one_command_in_redis_clock_whatever_the_hosts_clock_says(redi
 
 
 def test_a_host_silent_longer_than_down_after_is_down_with_when_it_was_last_seen(redis_url: str) -> None:
-    """Down means no beat for more than down_after seconds; the refusal says when it was last seen."""
+    """Down means silent long enough to be refused within down_after of the last beat; the refusal says
+    when it was last seen."""
     conn = conn_for(redis_url)
     now = liveness.server_time(conn)
-    conn.zadd(liveness.BEATS, {"alpha": now - 1, "beta": now - 12})
+    conn.zadd(liveness.BEATS, {"alpha": now - 1, "beta": now - 12, "gamma": now - 9})
     beats = liveness.read(conn)
-    assert beats.up(10) == ["alpha"] and list(beats.down(10)) == ["beta"]
-    assert beats.up(15) == ["alpha", "beta"]
+    assert beats.up(10) == ["alpha"] and list(beats.down(10)) == ["beta", "gamma"]
+    assert beats.up(15) == ["alpha", "beta", "gamma"]
     text = liveness.refusal("beta", beats.down(10)["beta"], beats.now)
     assert "`beta` is down" in text and "last seen 12s ago" in text and "Nothing was queued" in text
 

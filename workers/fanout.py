@@ -67,7 +67,22 @@ def ask_every_host(
         for host, job_id in ids.items():
             if answers[host] is None:
                 answers[host] = _result(conn, job_id)
+        # A host that goes down meanwhile is not waited for: the caller names it down.
+        if any(v is None for v in answers.values()):
+            gone = liveness.read(conn).down(down_after)
+            if all(v is not None or h in gone for h, v in answers.items()):
+                break
     return answers
+
+
+def split_down(
+    conn: redis.Redis, answers: dict[str, dict[str, Any] | None], down_after: float
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, float], float]:
+    """(the answers of hosts that are up, the down hosts that did not answer with when each was last
+    seen, Redis's time now)."""
+    beats = liveness.read(conn)
+    down = {h: t for h, t in beats.down(down_after).items() if answers.get(h) is None}
+    return {h: a for h, a in answers.items() if h not in down}, down, beats.now
 
 
 def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
@@ -86,9 +101,7 @@ def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
 
 def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload, down_after: float = liveness.DOWN_AFTER) -> Outcome:
     workers = registry.workers(conn)
-    answers = ask_every_host(conn, key, p, c.Hosts(local=True), down_after)
-    beats = liveness.read(conn)
-    down = {h: t for h, t in beats.down(down_after).items() if h not in answers}
+    answers, down, now = split_down(conn, ask_every_host(conn, key, p, c.Hosts(local=True), down_after), down_after)
     rows, data = [], []
     for host, answer in sorted(answers.items()):
         mine = [w for w in workers if w.host == host]
@@ -123,16 +136,15 @@ def hosts_everywhere(conn: redis.Redis, key: bytes, p: Payload, down_after: floa
         rows.append((host, "none beating", "DOWN", "-", liveness.stamp(seen)[:19]))
         data.append({"name": host, "workers": [], "down": True, "last_seen": seen, "answered": False})
     lines = table(("HOST", "WORKERS", "DOCKER", "CONTAINERS", "LAST HEARTBEAT (UTC)"), rows)
-    note = f"; {len(down)} down. {liveness.down_note(down, beats.now)}" if down else ""
+    note = f"; {len(down)} down. {liveness.down_note(down, now)}" if down else ""
     return Outcome(True, served + note, code_block(lines), data={"hosts": data})
 
 
 def list_everywhere(
     conn: redis.Redis, key: bytes, p: Payload, cmd: c.ListContainers, down_after: float = liveness.DOWN_AFTER
 ) -> Outcome:
-    answers = ask_every_host(conn, key, p, dataclasses.replace(cmd, all_hosts=False, page=1), down_after)
-    beats = liveness.read(conn)
-    down = {h: t for h, t in beats.down(down_after).items() if h not in answers}
+    part = dataclasses.replace(cmd, all_hosts=False, page=1)
+    answers, down, now = split_down(conn, ask_every_host(conn, key, p, part, down_after), down_after)
     rows, merged, silent = [], [], []
     for host, answer in sorted(answers.items()):
         if not answer or not answer.get("ok"):
@@ -151,7 +163,7 @@ def list_everywhere(
             )
     scope = "" if cmd.all else "running "
     note = f" No answer from {', '.join(silent)}." if silent else ""
-    note += f" {liveness.down_note(down, beats.now)}" if down else ""
+    note += f" {liveness.down_note(down, now)}" if down else ""
     summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
     text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
     # Which hosts answered (an idle host has no rows) and which did not: the App Home shows both.
@@ -159,6 +171,6 @@ def list_everywhere(
         "containers": merged,
         "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")),
         "silent": silent,
-        "down": [f"`{h}` ({liveness.last_seen(t, beats.now)})" for h, t in down.items()],
+        "down": [f"`{h}` ({liveness.last_seen(t, now)})" for h, t in down.items()],
     }
     return Outcome(not silent or bool(rows), summary + "." + note, text, data=data)
