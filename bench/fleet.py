@@ -1,7 +1,8 @@
 """Benchmark: a fleet of 10 Docker hosts over two dockerds, no default host.
 
 Ten `dockerverse worker --docker-host-name hNN` (each 1 quick + 1 stream worker process): h01-h05 on
-the local dockerd, h06-h10 on a second dockerd over mutual TLS (tests/support/second_dockerd.py).
+the local dockerd, h06-h10 on a second dockerd over mutual TLS (tests/support/second_dockerd.py),
+with `notify: host_down` set, so the idle cost includes each host's look at the others.
 Measures `list --all --all-hosts` end to end (submit to merged result, as the shell and the web do),
 that `hosts` lists all 10, what the idle fleet costs Redis (INFO commandstats deltas, and the beats
 alone), and how long after three hosts are SIGKILLed they show as down in `hosts` and are refused.
@@ -38,6 +39,7 @@ LOCAL = tuple(f"h{i:02d}" for i in range(1, 6))
 REMOTE = tuple(f"h{i:02d}" for i in range(6, 11))
 KILLED = ("h04", "h09", "h10")
 ACTOR = Actor("shell:bench", "shell")
+NOTIFY = "notify:\n  - {channel: C0HOSTS, events: [host_down]}\n"
 
 
 def ask(d: Dispatcher, text: str) -> tuple[float, dict[str, Any]]:
@@ -70,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         second = start_second_dockerd(Path(tmp) / "dockerd2")
         server = start_redis(Path(tmp) / "redis")
-        stack = Stack.start(server.url, slack.url, Path(tmp), workers=0, hosts=LOCAL, DOCKERVERSE_STREAM_WORKERS="1")
+        stack = Stack.start(server.url, slack.url, Path(tmp), 0, NOTIFY, hosts=LOCAL, DOCKERVERSE_STREAM_WORKERS="1")
         try:
             tls = {
                 "DOCKER_HOST": second.tcp_url,
@@ -134,6 +136,8 @@ def main() -> None:
             wait_until("3 hosts shown down", shown_down, 60)
             down_after = time.monotonic() - killed
             after_kill = [ask(d, "list --all --all-hosts")[0] for _ in range(10)]
+            told = slack.wait_for("chat.postMessage", lambda c: "is down" in c.params["text"], count=3, timeout=30)
+            alerted = max(c.at for c in told) - killed
         finally:
             stack.stop()
             server.stop()
@@ -154,6 +158,7 @@ def main() -> None:
         f"| 3 hosts SIGKILLed: a command to one refused after | {refused_after:.1f} s |",
         f"| 3 hosts SIGKILLed: the first `hosts` showing all 3 down, asked / answered after | "
         f"{asked[0]:.1f} s / {down_after:.1f} s |",
+        f"| 3 hosts SIGKILLed: the last `host_down` alert posted after | {alerted:.1f} s |",
         f"| `list --all --all-hosts` with 3 down: median | {statistics.median(after_kill):.0f} ms |",
         "",
         "Idle commands per second by command: " + ", ".join(f"{k} {v / idle:.1f}" for k, v in top) + ".",
