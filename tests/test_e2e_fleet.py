@@ -3,6 +3,7 @@ every host just work, and a host whose workers are killed is down within seconds
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,8 +60,18 @@ def alert(slack: FakeSlack, words: str, timeout: float = 20.0) -> list[Call]:
     return slack.wait_for("chat.postMessage", wanted, timeout=timeout)
 
 
-def test_fleet_questions_need_no_default_host(fleet: Stack) -> None:
-    """`hosts` and `list --all --all-hosts` answer with any host names and no default; `list` alone asks for --host."""
+def home_of(stack: Stack, slack: FakeSlack) -> str:
+    """Open the App Home as a new viewer; the text of the view published for them."""
+    user = "U" + uuid.uuid4().hex[:8].upper()
+    event = {"type": "app_home_opened", "user": user, "channel": "D0LAN2Q65", "tab": "home", "event_ts": "1.2"}
+    assert stack.event(event, "Ev" + uuid.uuid4().hex[:10].upper()).status_code == 200
+    [call] = slack.wait_for("views.publish", lambda c: c.params.get("user_id") == user, timeout=60)
+    return json.dumps(call.json_param("view"), ensure_ascii=False)
+
+
+def test_fleet_questions_need_no_default_host(fleet: Stack, slack_server: FakeSlack) -> None:
+    """`hosts`, `list --all --all-hosts` and the App Home's fleet answer with any host names and no default;
+    `list` alone asks for --host."""
     hosts = fleet.shell("hosts")
     assert hosts.returncode == 0 and "2 Docker hosts served" in hosts.stdout, hosts.stdout + hosts.stderr
     assert all(any(line.startswith(h) for line in hosts.stdout.splitlines()) for h in ("alpha", "beta"))
@@ -68,6 +79,8 @@ def test_fleet_questions_need_no_default_host(fleet: Stack) -> None:
     assert listed.returncode == 0 and " on 2 hosts." in listed.stdout, listed.stdout + listed.stderr
     aimed = fleet.shell("list")
     assert aimed.returncode == 1 and "none is the default: add --host H" in aimed.stdout
+    home = home_of(fleet, slack_server)
+    assert "*alpha*" in home and "*beta*" in home and "could not be refreshed" not in home, home
 
 
 def test_a_killed_host_is_down_within_seconds_refused_at_once_and_announced(
@@ -102,6 +115,7 @@ def test_a_killed_host_is_down_within_seconds_refused_at_once_and_announced(
     assert time.monotonic() - started < 10  # beta is not waited for (a fan-out part waits up to 20 s)
     [down] = alert(slack_server, "Docker host `beta` is down")
     assert "last seen" in down.params["text"]
+    assert "Down (workers stopped beating): `beta` (last seen" in home_of(fleet, slack_server)
 
     fleet.hosts["beta"] = fleet.spawn(
         fleet.logs[0].parent / "worker-beta-2.log", "worker", "--docker-host-name", "beta"
