@@ -120,6 +120,7 @@ class Dispatcher:
             command = self.policy.authorize(actor, parse(text))
             check_streaming(actor, command)
             host = command.host or (self.fleet_host() if c.fleet_wide(command) else self.default_host())
+            self.refuse_if_down(host)  # before any confirmation is asked for
             question = None if confirmed else confirmation_question(actor, command, host)
             if question:
                 raise NeedsConfirmation(question)
@@ -165,9 +166,6 @@ class Dispatcher:
         try:
             lane = lane_of(command)
             queue = self.queue(host, lane)
-            last_seen = self.liveness.last_seen_if_down(host)
-            if last_seen is not None:  # refused now: RQ's registry would take DOCKERVERSE_WORKER_TTL to notice
-                raise QueueUnavailable(liveness.refusal(host, last_seen, self.liveness.beats().now))
             if not self.has_live_worker(queue):
                 what = "" if lane == "quick" else f" for {lane} jobs (log follows, pulls)"
                 raise QueueUnavailable(
@@ -250,6 +248,17 @@ class Dispatcher:
             f"Several Docker hosts are served ({', '.join(served)}) and none is the default: add "
             "`--host H`, or set `default_host:` in the policy file."
         )
+
+    def refuse_if_down(self, host: str) -> None:
+        """A host whose workers stopped beating is refused now, saying when it was last seen: RQ's registry
+        would take DOCKERVERSE_WORKER_TTL to notice, and a job queued meanwhile would end unrun."""
+        try:
+            last_seen = self.liveness.last_seen_if_down(host)
+            now = self.liveness.beats().now
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
+        if last_seen is not None:
+            raise QueueUnavailable(liveness.refusal(host, last_seen, now))
 
     def fleet_host(self) -> str:
         """Where a question about every host runs: the stream lane of any host that is up, taking turns,

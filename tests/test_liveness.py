@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from bot import liveness
+from bot.dispatch import Dispatcher
+from bot.errors import QueueUnavailable
 from bot.home import Fleet, Viewer, home_view
+from bot.jobs import ReplyTo
+from bot.policy import Actor, Policy
+from bot.settings import Settings
 from tests.support.fakeslack import FakeSlack
 from workers.host_watch import HostWatch
 from workers.reply import SlackReplier
@@ -78,3 +84,15 @@ def test_the_app_home_names_down_hosts_with_when_they_were_last_seen() -> None:
     view = home_view(Viewer("U1", "viewer", frozenset({"list"})), fleet, None, [], 2.0, 5.0)
     texts = [e["text"] for b in view["blocks"] if b["type"] == "context" for e in b["elements"]]
     assert any("Down" in t and "`beta` (last seen 14s ago)" in t for t in texts)
+
+
+def test_the_web_refuses_a_down_host_before_asking_for_confirmation_and_queues_nothing(redis_url: str) -> None:
+    """`rm x --host beta` from Slack for a down host is refused at once (no Confirm button first), unqueued."""
+    conn = conn_for(redis_url)
+    conn.zadd(liveness.BEATS, {"beta": liveness.server_time(conn) - 30})
+    settings = Settings(REDIS_URL=redis_url, DOCKERVERSE_JOB_KEY="k" * 32)
+    dispatcher = Dispatcher(settings, Policy(roles={"admin": ["U1"]}), conn)
+    with pytest.raises(QueueUnavailable) as refused:
+        dispatcher.submit("rm web --host beta", Actor("U1", "slack", "C1"), ReplyTo())
+    assert "`beta` is down" in refused.value.message and "last seen 30s ago" in refused.value.message
+    assert not [k for k in conn.keys("rq:queue:*")]

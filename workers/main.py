@@ -143,7 +143,7 @@ class DockerverseWorker(SimpleWorker):
         # RQ beats five times a job, three round trips each; plain beats closer than a second apart add
         # nothing. The registration always lives worker_ttl, never a job's timeout as RQ would set it:
         # the keep-alive thread renews it every few seconds while the process lives, job or no job, so a
-        # killed worker drops out of `hosts` (and its commands are refused) within worker_ttl.
+        # killed worker drops out of RQ's registry within worker_ttl (its host is down sooner: bot/liveness.py).
         now = time.monotonic()
         if timeout is None and pipeline is None and now - self._last_beat < 1.0:
             return
