@@ -144,6 +144,13 @@ class Audit(Command):
     limit: int = 20
 
 
+def fleet_wide(command: Command) -> bool:
+    """A question about every host (`hosts`, `list --all-hosts`): any host's workers may ask it."""
+    return (isinstance(command, Hosts) and not command.local) or (
+        isinstance(command, ListContainers) and command.all_hosts
+    )
+
+
 KINDS: dict[str, type[Command]] = {
     cls.verb: cls
     for cls in (

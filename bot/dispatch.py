@@ -25,7 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, claims, confirm, fair_share, fleet, hosts, redis_url
+from bot import audit, claims, confirm, fair_share, fleet, hosts, liveness, redis_url
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.follow_control import alive_record, follow_key, stop_record
@@ -63,9 +63,7 @@ def lane_of(command: c.Command) -> str:
     """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts."""
     if isinstance(command, c.Pull | c.Redeploy) or (isinstance(command, c.Logs) and command.follow):
         return "stream"
-    if isinstance(command, c.ListContainers) and command.all_hosts:
-        return "stream"
-    return "stream" if isinstance(command, c.Hosts) and not command.local else "quick"
+    return "stream" if c.fleet_wide(command) else "quick"
 
 
 REDEPLOY_EXTRA = 900  # seconds a redeploy may take beyond its health timeout (pulling, stopping, rolling back)
@@ -101,6 +99,8 @@ class Dispatcher:
         self._blocking: redis.Redis | None = None
         self._live_until: dict[str, float] = {}
         self._served: tuple[float, list[str]] = (0.0, [])
+        self.liveness = liveness.View(connection, settings.down_after)
+        self._turn = 0  # fleet-wide questions take turns among the hosts that are up
         self.rate = RateLimit(connection, policy.rate_limit, policy.read_rate_limit)
         self.metrics = Metrics(connection)
         self._key = web_keys(settings).signer  # only the web holds it: no worker can mint a job
@@ -126,7 +126,8 @@ class Dispatcher:
             display = shown(text, parsed)
             command = self.policy.authorize(actor, parsed)
             check_streaming(actor, command)
-            host = command.host or self.default_host()
+            host = command.host or (self.fleet_host() if c.fleet_wide(command) else self.default_host())
+            self.refuse_if_down(host)  # before any confirmation is asked for
             question = None if confirmed else confirmation_question(actor, command, host)
             if question:
                 raise NeedsConfirmation(question)
@@ -228,7 +229,9 @@ class Dispatcher:
                 read_unmanaged=READ_UNMANAGED in self.policy.granted(role or ""),
                 deadline=deadline,
             )
-            payload, parts = fleet.split(self.redis, payload)  # `hosts`, `--all-hosts`: a signed job per host
+            payload, parts = fleet.split(
+                self.redis, payload, self.settings.down_after
+            )  # `hosts`, `--all-hosts`: a signed job per host
             try:
                 # One round trip: the job and its audit entry go in the same pipeline.
                 with self.redis.pipeline() as pipe:
@@ -302,7 +305,7 @@ class Dispatcher:
         expires, served = self._served
         if expires < time.monotonic():
             try:
-                served = hosts.live_hosts(self.redis)
+                served = hosts.live_hosts(self.redis, self.settings.down_after)
             except redis.RedisError:
                 raise QueueUnavailable(REDIS_DOWN) from None
             self._served = (time.monotonic() + 1.0, served)  # asked at most once a second
@@ -313,6 +316,40 @@ class Dispatcher:
         raise CommandError(
             f"Several Docker hosts are served ({escape(', '.join(served))}) and none is the default: add "
             "`--host H`, or set `default_host:` in the policy file."
+        )
+
+    def refuse_if_down(self, host: str) -> None:
+        """A host whose workers stopped beating is refused now, saying when it was last seen: RQ's registry
+        would take DOCKERVERSE_WORKER_TTL to notice, and a job queued meanwhile would end unrun."""
+        try:
+            last_seen = self.liveness.last_seen_if_down(host)
+            now = self.liveness.beats().now
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
+        if last_seen is not None:
+            raise QueueUnavailable(liveness.refusal(host, last_seen, now))
+
+    def fleet_host(self) -> str:
+        """Where a question about every host runs: the stream lane of any host that is up, taking turns,
+        so it needs no default host and no host named `local`. Hosts that beat within the last few seconds
+        come first: one killed a moment ago is not down yet, and a job sent there would wait for nothing."""
+        try:
+            up = self.liveness.up()
+            fresh = len(self.liveness.beats().up(liveness.FRESH)) or len(up)
+            self._turn += 1
+            turn = self._turn % fresh if fresh else 0
+            for host in up[turn:fresh] + up[:turn] + up[fresh:]:
+                if self.has_live_worker(self.queue(host, "stream")):
+                    return host
+        except redis.RedisError:
+            raise QueueUnavailable(REDIS_DOWN) from None
+        raise QueueUnavailable(
+            "No Docker host that is up has a worker for long jobs, which questions about every host need, "
+            "so nothing was queued. Start `dockerverse worker` on a host (it runs DOCKERVERSE_STREAM_WORKERS "
+            "of them, default 2), then try again."
+            if up
+            else "No Docker host is up (no worker beats), so nothing was queued. Start `dockerverse worker` "
+            "on a host, then try again."
         )
 
     def job_timeout(self, command: c.Command) -> int:
@@ -386,15 +423,16 @@ class Dispatcher:
             raise QueueUnavailable("Redis cannot be reached, so the audit log cannot be read now.") from None
 
     def readiness(self) -> dict[str, Any]:
-        """Redis answers and a live worker serves the default host."""
+        """Redis answers and a live worker serves a host that is up (whatever the hosts are named)."""
         try:
-            self.redis.ping()
-            workers = self.live_workers(self.queue(self.settings.host_name))
+            down = liveness.read(self.redis).down(self.settings.down_after)
+            workers = [w for w in hosts.workers(self.redis) if w.host not in down]
         except redis.RedisError as exc:
             raise QueueUnavailable(
                 f"Redis cannot be reached ({type(exc).__name__}): check REDIS_URL and that Redis runs."
             ) from None
-        return {"ok": bool(workers), "redis": "ok", "host": self.settings.host_name, "workers": len(workers)}
+        up = sorted({w.host for w in workers if "quick" in w.lanes})
+        return {"ok": bool(up), "redis": "ok", "hosts": up, "down": sorted(down), "workers": len(workers)}
 
     def job_state(self, job_id: str, viewer: Actor | None = None) -> dict[str, Any] | None:
         """The job as the API shows it, or None when unknown. With a ``viewer``: only their own jobs,

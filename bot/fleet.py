@@ -51,12 +51,13 @@ def parts_for(p: Payload, part: c.Command, hosts: list[str]) -> list[Payload]:
     ]
 
 
-def split(conn: redis.Redis, p: Payload) -> tuple[Payload, list[Payload]]:
-    """The payload naming its parts, and the parts: one per host served now (none for a one-host command)."""
+def split(conn: redis.Redis, p: Payload, down_after: float) -> tuple[Payload, list[Payload]]:
+    """The payload naming its parts, and the parts: one per host served and up now (a down host is not
+    asked; the gatherer names it with when it was last seen). None for a one-host command."""
     part = part_of(p.command)
     if part is None:
         return p, []
-    parts = parts_for(p, part, registry.live_hosts(conn))
+    parts = parts_for(p, part, registry.live_hosts(conn, down_after))
     return dataclasses.replace(p, parts=tuple((q.host, q.id) for q in parts)), parts
 
 

@@ -64,6 +64,7 @@ class Fleet:
     hosts: tuple[str, ...]
     boxes: tuple[Box, ...]
     silent: tuple[str, ...] = ()  # hosts that did not answer in time, with why
+    down: tuple[str, ...] = ()  # hosts whose workers stopped beating, with when each was last seen
 
     @classmethod
     def from_list_data(cls, data: dict[str, Any], at: float) -> Fleet:
@@ -73,18 +74,25 @@ class Fleet:
             for c in data.get("containers", [])
         )
         hosts = sorted(set(data.get("hosts") or ()) | {b.host for b in boxes})
-        return cls(at, tuple(hosts), boxes, tuple(str(s) for s in data.get("silent") or ()))
+        silent, down = (tuple(str(s) for s in data.get(k) or ()) for k in ("silent", "down"))
+        return cls(at, tuple(hosts), boxes, silent, down)
 
     def to_json(self) -> str:
         return json.dumps(
-            {"at": self.at, "hosts": self.hosts, "boxes": [asdict(b) for b in self.boxes], "silent": self.silent}
+            {
+                "at": self.at,
+                "hosts": self.hosts,
+                "boxes": [asdict(b) for b in self.boxes],
+                "silent": self.silent,
+                "down": self.down,
+            }
         )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Fleet:
         data = json.loads(raw)
         boxes = tuple(Box(**b) for b in data["boxes"])
-        return cls(float(data["at"]), tuple(data["hosts"]), boxes, tuple(data["silent"]))
+        return cls(float(data["at"]), tuple(data["hosts"]), boxes, tuple(data["silent"]), tuple(data.get("down", ())))
 
     def counts(self, host: str) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -163,6 +171,8 @@ def _fleet_blocks(fleet: Fleet | None, note: str | None, viewer: Viewer, room: i
         blocks.append(_section("No Docker host answered: start `dockerverse worker` on one."))
     if fleet.silent:
         blocks.append(_context("No answer in time from " + escape(", ".join(fleet.silent))))
+    if fleet.down:
+        blocks.append(_context("⛔ Down (workers stopped beating): " + escape(", ".join(fleet.down))))
     blocks.append(_header("Needs attention"))
     troubled = fleet.troubled()
     if not troubled:

@@ -1,7 +1,8 @@
 """The Docker hosts being served, read from RQ's own worker registry (each worker's heartbeat).
 
 A worker serves one host's lanes, named `dockerverse:<host>` (quick) and `dockerverse:<host>:stream`.
-A worker that dies stops beating and drops out within its TTL, and its host with it.
+A worker that dies drops out of RQ's registry within its TTL (30 s); its host counts as down much
+sooner, once its workers' beats stop (bot/liveness.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import redis
 from rq import Worker
 
+from bot import liveness
 from bot.jobstate import as_str
 
 PREFIX = "dockerverse:"
@@ -61,6 +63,7 @@ def workers(conn: redis.Redis) -> list[WorkerInfo]:
     return out
 
 
-def live_hosts(conn: redis.Redis) -> list[str]:
-    """Hosts with a live quick-lane worker, sorted."""
-    return sorted({w.host for w in workers(conn) if "quick" in w.lanes})
+def live_hosts(conn: redis.Redis, down_after: float = liveness.DOWN_AFTER) -> list[str]:
+    """Hosts with a registered quick-lane worker that are not down (still beating), sorted."""
+    registered = {w.host for w in workers(conn) if "quick" in w.lanes}
+    return sorted(registered - liveness.read(conn).down(down_after).keys())

@@ -9,6 +9,8 @@ labels the container must carry, and when restarts count as a loop:
         containers: ["*"]
         labels: {team: payments}            # or ["team=payments", "tier"]: all must match
         restart_loop: {count: 3, minutes: 5}
+      - channel: C0OPS
+        events: [host_down]                 # a host's workers stopped beating, and when it is back
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, T
 
 from bot.schema import Strict, Text, one_of, problems, refusal, refuse, shown
 
-EVENTS = ("die", "oom", "unhealthy", "restart_loop")
+EVENTS = ("die", "oom", "unhealthy", "restart_loop", "host_down")
+HOST_EVENTS = frozenset({"host_down"})  # about a whole Docker host: `containers:` and `labels:` do not apply
 EXAMPLE = "- {channel: C0ALERTS, events: [die, oom, unhealthy, restart_loop], containers: ['*']}"
 
 
@@ -60,8 +63,15 @@ def watcher_key(host: str) -> str:
     return f"dockerverse:notify:{host}:watcher"
 
 
+def host_channels(rules: Sequence[NotifyRule]) -> tuple[str, ...]:
+    """The channels told when a Docker host goes down and when it is back, each once."""
+    return tuple(dict.fromkeys(r.channel for r in rules if "host_down" in r.events))
+
+
 def describe(rule: NotifyRule) -> str:
     """One line for `dockerverse doctor`: where, what, about which containers."""
+    if rule.events <= HOST_EVENTS:
+        return f"{rule.channel} (host_down of every Docker host)"
     labels = ", ".join(k if v is None else f"{k}={v}" for k, v in rule.labels)
     events = ", ".join(e for e in EVENTS if e in rule.events)
     return f"{rule.channel} ({events} of {', '.join(rule.containers)}{f' with {labels}' if labels else ''})"

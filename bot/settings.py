@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     allow_plain_tcp: bool = Field(False, alias="DOCKERVERSE_ALLOW_PLAIN_TCP")
     # Seconds a worker's registration lives without a heartbeat: a killed worker drops out after this.
     worker_ttl: int = Field(30, alias="DOCKERVERSE_WORKER_TTL", ge=16, le=3600)
+    # A host is down within this many seconds of its workers stopping (they beat every 2 s): its commands
+    # are refused at once, `hosts` says when it was last seen, and `notify:` may post `host_down`.
+    down_after: float = Field(10.0, alias="DOCKERVERSE_DOWN_AFTER", ge=6, le=3600)
     # Also append every audit entry as a JSON line to this file (the Redis stream is always written).
     audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.

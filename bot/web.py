@@ -108,7 +108,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
         except DockerverseError as exc:
             return error(exc.status, exc.message)
         if not state["ok"]:
-            missing = f"No live worker serves host `{settings.host_name}`: start `dockerverse worker`."
+            missing = "No Docker host has a live worker: start `dockerverse worker` on one."
             return JSONResponse({**state, "error": missing}, status_code=503)
         return JSONResponse(state)
 

@@ -114,20 +114,6 @@ def test_a_docker_outage_is_said_plainly_and_the_worker_reconnects(
     assert back.returncode == 0, back.stdout + back.stderr
 
 
-def test_a_killed_host_drops_out_and_its_commands_are_refused(two_hosts: tuple[Stack, subprocess.Popen[bytes]]) -> None:
-    """After beta's workers are SIGKILLed, `hosts` no longer shows it and commands for it are refused at once."""
-    stack, beta = two_hosts
-    stack.kill(beta)
-    deadline = time.monotonic() + 40
-    seen = stack.shell("hosts")
-    while "beta" in seen.stdout and time.monotonic() < deadline:
-        time.sleep(1)
-        seen = stack.shell("hosts")
-    assert "beta" not in seen.stdout and "1 Docker host served" in seen.stdout, seen.stdout + seen.stderr
-    refused = stack.shell("list --host beta")
-    assert refused.returncode == 1 and "No worker is serving Docker host beta" in refused.stdout
-
-
 def test_plain_tcp_is_refused_and_tls_needs_client_certificates(beta_daemon: SecondDaemon, tmp_path: Path) -> None:
     """A worker will not talk plain TCP to a daemon unless told to; the daemon refuses TLS without a client cert."""
     env = {

@@ -56,6 +56,8 @@ EDGES = {
         "workers/admission.py",
         "bot/fair_share.py",
         "bot/fleet.py",
+        "bot/liveness.py",
+        "workers/host_watch.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
     "cryptography": {"bot/signing.py"},

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.errors import DockerverseError
-from bot.notify import EVENTS, NotifyRule, RestartLoop, parse_notify, rules_for
+from bot.notify import EVENTS, HOST_EVENTS, NotifyRule, RestartLoop, describe, host_channels, parse_notify, rules_for
 from bot.policy import load_policy
 
 
@@ -30,7 +30,23 @@ def test_the_contract_example_loads_from_a_policy_file(tmp_path: Path) -> None:
         "notify:\n  - channel: C0ALERTS\n    events: [die, oom, unhealthy, restart_loop]\n    containers: ['*']\n"
     )
     [rule] = load_policy(str(path)).notify
-    assert rule == NotifyRule("C0ALERTS", frozenset(EVENTS), ("*",), (), RestartLoop(3, 5.0))
+    assert rule == NotifyRule("C0ALERTS", frozenset(EVENTS) - HOST_EVENTS, ("*",), (), RestartLoop(3, 5.0))
+
+
+def test_host_down_names_the_channels_told_of_outages() -> None:
+    """`events: [host_down]` is accepted; each channel with it is told once, whatever its containers say."""
+    rules = parse(
+        [
+            {"channel": "C1", "events": ["host_down"]},
+            {"channel": "C2", "events": ["die", "host_down"], "containers": ["web-*"]},
+            {"channel": "C1", "events": ["host_down", "oom"]},
+            {"channel": "C3", "events": ["die"]},
+        ]
+    )
+    assert host_channels(rules) == ("C1", "C2")
+    assert describe(rules[0]) == "C1 (host_down of every Docker host)"
+    assert not rules[0].matches("die", "web-1", {})
+    assert "host_down" in error([{"channel": "C1", "events": ["host_dwn"]}])
 
 
 def test_no_notify_section_means_no_alerts(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The web split the command (bot/fleet.py): each part is a job it signed on that h
 and the asking job's signed payload names them. This worker only reads their results; it signs
 nothing, as it holds no key that could. The asking job runs on a stream lane, so it never waits on
 the quick lane it is itself holding; a host that does not answer in time is named in the result
-rather than waited for.
+rather than waited for; a host that is down (its workers stopped beating, bot/liveness.py) was not
+asked at all, and is named with when it was last seen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rq.serializers import JSONSerializer
 
 from bot import commands as c
 from bot import hosts as registry
+from bot import liveness
 from bot.blocks import STATE_EMOJI
 from bot.fleet import PART_WAIT
 from bot.jobs import Payload
@@ -28,7 +30,7 @@ from bot.slack_text import code, unescape
 from workers.render import Outcome, code_block, table
 
 
-def gather(conn: redis.Redis, p: Payload) -> dict[str, dict[str, Any] | None]:
+def gather(conn: redis.Redis, p: Payload, down_after: float = liveness.DOWN_AFTER) -> dict[str, dict[str, Any] | None]:
     """Each part's result: {host: its result, or None when it did not answer in time}."""
     ids = dict(p.parts)
     answers: dict[str, dict[str, Any] | None] = dict.fromkeys(ids)
@@ -41,7 +43,22 @@ def gather(conn: redis.Redis, p: Payload) -> dict[str, dict[str, Any] | None]:
         for host, job_id in ids.items():
             if answers[host] is None:
                 answers[host] = _result(conn, job_id)
+        # A host that goes down meanwhile is not waited for: the caller names it down.
+        if any(v is None for v in answers.values()):
+            gone = liveness.read(conn).down(down_after)
+            if all(v is not None or h in gone for h, v in answers.items()):
+                break
     return answers
+
+
+def split_down(
+    conn: redis.Redis, answers: dict[str, dict[str, Any] | None], down_after: float
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, float], float]:
+    """(the answers of hosts that are up, the down hosts that did not answer with when each was last
+    seen, Redis's time now)."""
+    beats = liveness.read(conn)
+    down = {h: t for h, t in beats.down(down_after).items() if answers.get(h) is None}
+    return {h: a for h, a in answers.items() if h not in down}, down, beats.now
 
 
 def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
@@ -58,9 +75,9 @@ def _result(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def hosts_everywhere(conn: redis.Redis, p: Payload) -> Outcome:
+def hosts_everywhere(conn: redis.Redis, p: Payload, down_after: float = liveness.DOWN_AFTER) -> Outcome:
     workers = registry.workers(conn)
-    answers = gather(conn, p)
+    answers, down, now = split_down(conn, gather(conn, p, down_after), down_after)
     rows, data = [], []
     for host, answer in sorted(answers.items()):
         mine = [w for w in workers if w.host == host]
@@ -90,14 +107,19 @@ def hosts_everywhere(conn: redis.Redis, p: Payload) -> Outcome:
         )
     if not rows:
         return Outcome(False, "No Docker host is served: start `dockerverse worker` on one.", status=503)
+    served = f"{len(rows)} Docker host{'s' if len(rows) != 1 else ''} served"
+    for host, seen in down.items():
+        rows.append((host, "none beating", "DOWN", "-", liveness.stamp(seen)[:19]))
+        data.append({"name": host, "workers": [], "down": True, "last_seen": seen, "answered": False})
     lines = table(("HOST", "WORKERS", "DOCKER", "CONTAINERS", "LAST HEARTBEAT (UTC)"), rows)
-    return Outcome(
-        True, f"{len(rows)} Docker host{'s' if len(rows) != 1 else ''} served", code_block(lines), data={"hosts": data}
-    )
+    note = f"; {len(down)} down. {liveness.down_note(down, now)}" if down else ""
+    return Outcome(True, served + note, code_block(lines), data={"hosts": data})
 
 
-def list_everywhere(conn: redis.Redis, p: Payload, cmd: c.ListContainers) -> Outcome:
-    answers = gather(conn, p)
+def list_everywhere(
+    conn: redis.Redis, p: Payload, cmd: c.ListContainers, down_after: float = liveness.DOWN_AFTER
+) -> Outcome:
+    answers, down, now = split_down(conn, gather(conn, p, down_after), down_after)
     rows, merged, silent = [], [], []
     for host, answer in sorted(answers.items()):
         if not answer or not answer.get("ok"):
@@ -116,6 +138,7 @@ def list_everywhere(conn: redis.Redis, p: Payload, cmd: c.ListContainers) -> Out
             )
     scope = "" if cmd.all else "running "
     note = f" No answer from {', '.join(silent)}." if silent else ""
+    note += f" {liveness.down_note(down, now)}" if down else ""
     summary = f"{len(rows)} {scope}container{'s' if len(rows) != 1 else ''} on {len(answers) - len(silent)} hosts"
     text = code_block(table(("HOST", "NAME", "IMAGE", "STATE", "PORTS"), rows)) if rows else ""
     # Which hosts answered (an idle host has no rows) and which did not: the App Home shows both.
@@ -123,5 +146,6 @@ def list_everywhere(conn: redis.Redis, p: Payload, cmd: c.ListContainers) -> Out
         "containers": merged,
         "hosts": sorted(h for h, a in answers.items() if a and a.get("ok")),
         "silent": [unescape(s) for s in silent],
+        "down": [f"`{h}` ({liveness.last_seen(t, now)})" for h, t in down.items()],
     }
     return Outcome(not silent or bool(rows), summary + "." + note, text, data=data)

@@ -27,9 +27,12 @@ from rq.utils import now
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
+from bot.notify import host_channels
+from bot.policy import load_policy
 from bot.settings import Settings
 from bot.slack_text import escape
 from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
+from workers.host_watch import HostWatch
 from workers.render import Outcome
 from workers.signed_job import SignedJob
 from workers.watcher import start_watcher
@@ -98,11 +101,17 @@ class DockerverseWorker(SimpleWorker):
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
+    host_watch: HostWatch | None = None  # the host's beat, and telling of other hosts' outages
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
         reaper.keep_alive(
-            self.connection, self.name, stop, registration=(self.key, self.worker_ttl), chore=self._sweep_expired
+            self.connection,
+            self.name,
+            stop,
+            registration=(self.key, self.worker_ttl),
+            chore=self._sweep_expired,
+            tick=self.host_watch.tick if self.host_watch else None,
         )
         try:
             return bool(super().work(*args, **kwargs))
@@ -135,7 +144,7 @@ class DockerverseWorker(SimpleWorker):
         # RQ beats five times a job, three round trips each; plain beats closer than a second apart add
         # nothing. The registration always lives worker_ttl, never a job's timeout as RQ would set it:
         # the keep-alive thread renews it every few seconds while the process lives, job or no job, so a
-        # killed worker drops out of `hosts` (and its commands are refused) within worker_ttl.
+        # killed worker drops out of RQ's registry within worker_ttl (its host is down sooner: bot/liveness.py).
         now = time.monotonic()
         if timeout is None and pipeline is None and now - self._last_beat < 1.0:
             return
@@ -197,7 +206,7 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
     tasks.configure(settings, host)
     connection = connect(settings.redis_url)
     quiet.use(connection, tasks.runtime().seal)  # stop, restart and rm mark what they stop: no alert
-    return DockerverseWorker(
+    worker = DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],
         connection=connection,
         serializer=JSONSerializer,
@@ -206,6 +215,16 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
         worker_ttl=settings.worker_ttl,
         **kwargs,
     )
+    # Every worker beats for its host; the quick lane's (one a host) also tells of other hosts' outages.
+    worker.host_watch = HostWatch(
+        connection,
+        host,
+        settings.down_after,
+        host_channels(load_policy(settings.config_path).notify),
+        tasks.runtime().replier,
+        checks="quick" in lanes,
+    )
+    return worker
 
 
 def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, burst: bool = False) -> None:

@@ -1,14 +1,16 @@
 """Jobs whose worker died mid-run (SIGKILL, a crash, the machine gone) are failed and their person told.
 
 Each worker process keeps `dockerverse:alive:<worker>` alive every few seconds from a thread of its
-own, even while a job runs. Any worker, every few seconds, looks at the jobs our queues have
-started: one whose worker's key has lapsed is handed to RQ's own abandoned-job clean-up, which
-records the failure (waiters wake) and calls our exception handler, which tells the person who
-asked. Nothing is re-run: a `run` or `rm` that may have half-happened must be looked at first.
+own, even while a job runs (the same thread beats for its host every 2 s: workers/host_watch.py).
+Any worker, every few seconds, looks at the jobs our queues have started: one whose worker's key has
+lapsed is handed to RQ's own abandoned-job clean-up, which records the failure (waiters wake) and
+calls our exception handler, which tells the person who asked. Nothing is re-run: a `run` or `rm`
+that may have half-happened must be looked at first.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 ALIVE_PREFIX = "dockerverse:alive:"
 ALIVE_TTL = 15  # seconds: a worker silent this long is dead
 ALIVE_EVERY = 5.0
+TICK_EVERY = 2.0  # the host's beat (bot/liveness.BEAT_EVERY)
 CLAIM_PREFIX = "dockerverse:reaped:"
 
 
@@ -37,23 +40,29 @@ def keep_alive(
     stop: threading.Event,
     registration: tuple[str, int] | None = None,
     chore: Callable[[], None] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """A daemon thread that says this worker process lives, job or no job; it also keeps the worker's
-    RQ registration (key, ttl) from lapsing during a long job, and does ``chore`` each time."""
+    RQ registration (key, ttl) from lapsing during a long job, and does ``chore`` each time; ``tick``
+    (the host's beat) it does every TICK_EVERY seconds."""
 
     def beat() -> None:
-        while True:
-            try:
-                with conn.pipeline(transaction=False) as pipe:
-                    pipe.set(ALIVE_PREFIX + worker_name, b"1", ex=ALIVE_TTL)
-                    if registration:
-                        pipe.expire(*registration)
-                    pipe.execute()
-            except redis.RedisError as exc:  # Redis away: the worker's own loop reports and reconnects
-                log.debug("alive key not written: %s", exc)
-            if chore is not None:
-                chore()
-            if stop.wait(ALIVE_EVERY):
+        every = TICK_EVERY if tick is not None else ALIVE_EVERY
+        for n in itertools.count():
+            if tick is not None:
+                tick()
+            if n % max(1, round(ALIVE_EVERY / every)) == 0:  # with a tick: every other one, 4 s
+                try:
+                    with conn.pipeline(transaction=False) as pipe:
+                        pipe.set(ALIVE_PREFIX + worker_name, b"1", ex=ALIVE_TTL)
+                        if registration:
+                            pipe.expire(*registration)
+                        pipe.execute()
+                except redis.RedisError as exc:  # Redis away: the worker's own loop reports and reconnects
+                    log.debug("alive key not written: %s", exc)
+                if chore is not None:
+                    chore()
+            if stop.wait(every):
                 return
 
     thread = threading.Thread(target=beat, name="alive", daemon=True)

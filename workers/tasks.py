@@ -16,7 +16,7 @@ from typing import Any
 from rq import get_current_job
 
 from bot import commands as c
-from bot import confirm
+from bot import confirm, liveness
 from bot.errors import DockerverseError
 from bot.job_keys import local_sealer, worker_keys
 from bot.jobs import Payload, Unsigned, open_envelope
@@ -44,6 +44,7 @@ class Runtime:
     host: str
     gateway: DockerGateway
     replier: SlackReplier | None
+    down_after: float = liveness.DOWN_AFTER  # DOCKERVERSE_DOWN_AFTER: fan-outs skip hosts down this long
 
 
 _runtime: Runtime | None = None
@@ -55,7 +56,9 @@ def configure(settings: Settings, host: str, gateway: DockerGateway | None = Non
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
     docker_env = settings.docker_environment()  # refuses plain TCP before anything runs
     gateway = gateway or DockerGateway(host, environment=docker_env)
-    _runtime = Runtime(worker_keys(settings).verifier, local_sealer(settings), host, gateway, replier)
+    _runtime = Runtime(
+        worker_keys(settings).verifier, local_sealer(settings), host, gateway, replier, settings.down_after
+    )
     return _runtime
 
 
@@ -96,9 +99,9 @@ def execute(payload: dict[str, Any], sig: str) -> dict[str, Any]:
             elif isinstance(p.command, c.Audit) and job is not None:
                 outcome = audit_log(job.connection, p.command)
             elif isinstance(p.command, c.Hosts) and not p.command.local and job is not None:
-                outcome = fanout.hosts_everywhere(job.connection, p)
+                outcome = fanout.hosts_everywhere(job.connection, p, rt.down_after)
             elif isinstance(p.command, c.ListContainers) and p.command.all_hosts and job is not None:
-                outcome = fanout.list_everywhere(job.connection, p, p.command)
+                outcome = fanout.list_everywhere(job.connection, p, p.command, rt.down_after)
             else:
                 outcome = HANDLERS[type(p.command)](rt.gateway, p.command, p)
         except DockerverseError as exc:

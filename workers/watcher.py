@@ -27,7 +27,7 @@ import redis.lock
 from bot.dispatch import connect
 from bot.errors import DockerverseError
 from bot.job_keys import local_sealer
-from bot.notify import watcher_key
+from bot.notify import HOST_EVENTS, watcher_key
 from bot.policy import load_policy
 from bot.settings import Settings
 from workers.alerts import Alerter
@@ -222,7 +222,8 @@ def _pump(events: Iterator[dict[str, Any]], inbox: queue.Queue[Any]) -> None:
 def start_watcher(settings: Settings, host: str) -> Watcher | None:
     """The host's event watcher, when the policy asks for alerts; None (and why, logged) otherwise."""
     try:
-        rules = load_policy(settings.config_path).notify
+        # Rules about whole hosts (host_down) are workers/host_watch.py's, not this Docker event stream's.
+        rules = tuple(r for r in load_policy(settings.config_path).notify if r.events - HOST_EVENTS)
     except DockerverseError as exc:
         log.error("no event alerts: %s", exc.message)
         return None

@@ -75,6 +75,7 @@ class Stack:
     logs: list[Path] = field(default_factory=list)
     # One keep-alive client: a new httpx client per request costs ~20 ms of TLS set-up alone.
     http: httpx.Client = field(default_factory=httpx.Client)
+    hosts: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # named workers (start's `hosts`)
 
     @classmethod
     def start(
@@ -86,9 +87,11 @@ class Stack:
         policy_extra: str = "",
         policy_text: str | None = POLICY,
         legacy_key: bool = False,
+        hosts: tuple[str, ...] = (),
         **extra: str,
     ) -> Stack:
-        """``policy_text`` None: no policy file at all (the built-in defaults)."""
+        """Web + `workers` workers for DOCKERVERSE_HOST_NAME, + one `dockerverse worker` per name in `hosts`;
+        ``policy_text`` None: no policy file at all (the built-in defaults)."""
         policy = tmp / "policy.yaml"
         policy.write_text((policy_text or "") + policy_extra)
         env = {
@@ -119,6 +122,8 @@ class Stack:
         stack = cls(env, f"http://127.0.0.1:{port}")
         for i in range(workers):
             stack.spawn(tmp / f"worker{i}.log", "worker")
+        for host in hosts:
+            stack.hosts[host] = stack.spawn(tmp / f"worker-{host}.log", "worker", "--docker-host-name", host)
         stack.spawn(tmp / "web.log", "web", "--port", str(port))
         stack.wait_ready()
         return stack
