@@ -53,6 +53,7 @@ EDGES = {
         "bot/claims.py",
         "bot/follow_control.py",
         "workers/admission.py",
+        "bot/replicas.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
 }

@@ -99,7 +99,9 @@ def test_fake_slack_error_injection(fake_slack: FakeSlack) -> None:
 
 
 def test_docker_runs_test_image(docker_cleanup: docker.DockerClient, test_image: str) -> None:
-    out = docker_cleanup.containers.run(test_image, ["echo", "hello"], labels={services.TEST_LABEL: services.SESSION}, remove=False)
+    out = docker_cleanup.containers.run(
+        test_image, ["echo", "hello"], labels={services.TEST_LABEL: services.SESSION}, remove=False
+    )
     assert out == b"hello\n"
     image = docker_cleanup.images.get(test_image)
     assert image.labels.get(services.TEST_LABEL) == services.SESSION  # this run's own image

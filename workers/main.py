@@ -112,7 +112,8 @@ class DockerverseWorker(SimpleWorker):
         # Settled before RQ marks the job started: a replayed id is dropped without touching the record of
         # its first run, and a stale job never begins.
         try:
-            admitted = admission.admit(self.connection, tasks.runtime().key, job, time.time()) is not None
+            rt = tasks.runtime()
+            admitted = admission.admit(self.connection, rt.key, job, time.time(), rt.replicas) is not None
         except Unsigned:
             admitted = True  # SignedJob.func refuses it inside RQ, which fails the job saying why
         if admitted:
@@ -194,7 +195,7 @@ REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
-    connection = connect(settings.redis_url)
+    connection = connect(settings.redis_url, ride_out=True)
     quiet.use(connection, settings.require_job_key())  # stop, restart and rm mark what they stop: no alert
     return DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],

@@ -41,6 +41,7 @@ class Runtime:
     host: str
     gateway: DockerGateway
     replier: SlackReplier | None
+    replicas: tuple[int, int] = (0, 0)  # replicas that must hold a claim before a job begins, and ms to wait
 
 
 _runtime: Runtime | None = None
@@ -52,7 +53,8 @@ def configure(settings: Settings, host: str, gateway: DockerGateway | None = Non
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
     docker_env = settings.docker_environment()  # refuses plain TCP before anything runs
     gateway = gateway or DockerGateway(host, environment=docker_env)
-    _runtime = Runtime(settings.require_job_key(), host, gateway, replier)
+    replicas = (settings.redis_replicas, settings.redis_wait_ms)
+    _runtime = Runtime(settings.require_job_key(), host, gateway, replier, replicas)
     return _runtime
 
 
