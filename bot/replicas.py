@@ -25,21 +25,30 @@ from bot.errors import QueueUnavailable
 log = logging.getLogger(__name__)
 
 FENCE = "dockerverse:fence"
-# Writes (and so replicates) only on the server that holds KEYS[1] (= ARGV[1] when given).
+# Writes (and so replicates) only on the server that holds KEYS[1] (= ARGV[1] when given; a hash's
+# field ARGV[2] = ARGV[1] when that is given too).
 _FENCE_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[1] then
+  local v
+  if ARGV[2] then v = redis.call('HGET', KEYS[1], ARGV[2]) else v = redis.call('GET', KEYS[1]) end
+  if v ~= ARGV[1] then return 0 end
+end
 return redis.call('INCR', KEYS[2])
 """
 
 
-def held(conn: redis.Redis, key: str, replicas: int, timeout_ms: int, value: str | None = None) -> bool:
-    """True when ``key`` (holding ``value``, if given) is on this master and on ``replicas`` replicas;
-    False when it is not there or not replicated within ``timeout_ms``. Raises ``redis.RedisError``."""
+def held(
+    conn: redis.Redis, key: str, replicas: int, timeout_ms: int, value: str | None = None, field: str | None = None
+) -> bool:
+    """True when ``key`` (holding ``value``, or with ``field`` = ``value`` for a hash) is on this master and
+    on ``replicas`` replicas; False when it is not so or not replicated within ``timeout_ms``. Raises
+    ``redis.RedisError``."""
     if replicas <= 0:
         return True
+    args = [a for a in (value, field) if a is not None]
     with conn.pipeline(transaction=False) as pipe:
-        pipe.eval(_FENCE_SCRIPT, 2, key, FENCE, *([value] if value is not None else []))
+        pipe.eval(_FENCE_SCRIPT, 2, key, FENCE, *args)
         pipe.wait(replicas, timeout_ms)
         here, acked = pipe.execute()
     return bool(here) and int(acked) >= replicas
@@ -80,8 +89,10 @@ def confirm_enqueued(conn: redis.Redis, job_id: str, replicas: int, timeout_ms: 
     raise Withdrawn(unconfirmed(replicas, timeout_ms))
 
 
-def quietly_held(conn: redis.Redis, key: str, replicas: int, timeout_ms: int, value: str) -> bool:
+def quietly_held(
+    conn: redis.Redis, key: str, replicas: int, timeout_ms: int, value: str, field: str | None = None
+) -> bool:
     """``held``, with a Redis error counted as "not yet" (the caller tries again)."""
     with contextlib.suppress(redis.RedisError):
-        return held(conn, key, replicas, timeout_ms, value)
+        return held(conn, key, replicas, timeout_ms, value, field)
     return False

@@ -8,9 +8,11 @@ job. SIGTERM is a warm shutdown: the running job finishes first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -27,6 +29,8 @@ from rq.utils import now
 from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
+from bot.redis_url import FAILOVER_SECONDS
+from bot.replicas import quietly_held as replicas_hold
 from bot.settings import Settings
 from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
 from workers.render import Outcome
@@ -163,6 +167,32 @@ class DockerverseWorker(SimpleWorker):
         if now - self._last_suspension_check >= 1.0:
             self._last_suspension_check = now
             super().check_for_suspension(burst)
+
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any, execution: Any) -> None:
+        record = super().handle_job_success
+        record(job, queue, started_job_registry, execution)
+        self._until_replicated(job, "finished", lambda: record(job, queue, started_job_registry, execution))
+
+    def handle_job_failure(
+        self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = "", execution: Any = None
+    ) -> None:
+        record = super().handle_job_failure
+        record(job, queue, started_job_registry, exc_string, execution)
+        self._until_replicated(job, "failed", lambda: record(job, queue, started_job_registry, exc_string, execution))
+
+    def _until_replicated(self, job: Job, status: str, record: Callable[[], None]) -> None:
+        """A result the master acknowledged but never passed on is lost in a failover: the promoted replica
+        would still show the job running, and RQ's clean-up would fail it later, telling its person a second
+        time. So, with DOCKERVERSE_REDIS_REPLICAS, write it again (idempotently) until replicas hold it."""
+        count, wait_ms = tasks.runtime().replicas
+        deadline = time.monotonic() + 3 * FAILOVER_SECONDS
+        while not replicas_hold(self.connection, Job.key_for(job.id), count, wait_ms, status, field="status"):
+            if time.monotonic() > deadline:
+                log.error("job %s: its %s record reached no replica in time; it may be reported again", job.id, status)
+                return
+            log.warning("job %s: its %s record is not on %d replica(s) yet: writing it again", job.id, status, count)
+            with contextlib.suppress(redis.RedisError):
+                record()
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         # RQ's version also writes the job's `last_heartbeat` field on a round trip of its own, for
