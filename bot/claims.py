@@ -16,10 +16,12 @@ import logging
 from typing import Literal
 
 import redis
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import FailedJobRegistry
 from rq.results import Result
+from rq.serializers import JSONSerializer
 from rq.utils import now as rq_now
 
 from bot import commands as c
@@ -44,17 +46,30 @@ return false
 """
 
 
+def as_text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
 def claim_key(job_id: str) -> str:
     return CLAIM_PREFIX + job_id
 
 
-def claim_run(conn: redis.Redis, job_id: str) -> bool:
-    """Before anything of the job happens: True once, for the one worker that may run it."""
+def run_claim(token: str) -> str:
+    """The claim's value for one attempt to begin a job: "run" and the attempt's own token, so an attempt
+    that retries its claim (its reply lost in a failover) knows the claim it finds is its own."""
+    return f"run:{token}"
+
+
+def claim_run(conn: redis.Redis, job_id: str, token: str) -> bool:
+    """Before anything of the job happens: True for the one attempt (``token``) that may run it, also
+    when that attempt asks again."""
+    mine = run_claim(token)
     with conn.pipeline(transaction=False) as pipe:
-        pipe.set(claim_key(job_id), "run", nx=True, ex=CLAIM_TTL)
+        pipe.set(claim_key(job_id), mine, nx=True, ex=CLAIM_TTL)
         pipe.zrem(DEADLINES, job_id)  # started in time: the housekeeping pass need not look at it
-        won, _ = pipe.execute()
-    return bool(won)
+        pipe.get(claim_key(job_id))
+        won, _, now_held = pipe.execute()
+    return bool(won) or as_text(now_held) == mine
 
 
 def expiry_message(p: Payload) -> str:
@@ -70,9 +85,22 @@ INTERRUPTED = (
 )
 
 
-def expire(conn: redis.Redis, job: Job, p: Payload, now: float) -> bool:
-    """Fail a job that is past its deadline and was never claimed; True when this call did it."""
-    if not p.stale(now) or not conn.set(claim_key(job.id), "expired", nx=True, ex=CLAIM_TTL):
+# Gives up a claim its holder never acted on (it waited for replicas past the job's deadline).
+_GIVE_UP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'expired', 'KEEPTTL') return 1 end
+return 0
+"""
+
+
+def expire(conn: redis.Redis, job: Job, p: Payload, now: float, token: str | None = None) -> bool:
+    """Fail a job that is past its deadline and was never claimed (or claimed by the attempt ``token``,
+    which never began it); True when this call did it."""
+    if not p.stale(now):
+        return False
+    if token is not None:
+        if not conn.eval(_GIVE_UP, 1, claim_key(job.id), run_claim(token)):
+            return False
+    elif not conn.set(claim_key(job.id), "expired", nx=True, ex=CLAIM_TTL):
         return False
     settle_unrun(conn, job, expiry_message(p))
     if isinstance(p.command, c.Logs) and p.command.follow:
@@ -100,6 +128,15 @@ def settle_unrun(conn: redis.Redis, job: Job, message: str) -> None:
         pipe.execute()
 
 
+def settle_fetched(conn: redis.Redis, job_id: str, message: str) -> None:
+    """``settle_unrun`` for a job known by id (gone already: nothing to settle)."""
+    try:
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    settle_unrun(conn, job, message)
+
+
 def claimed(conn: redis.Redis, job_id: str) -> bool:
     return bool(conn.exists(claim_key(job_id)))
 
@@ -107,7 +144,8 @@ def claimed(conn: redis.Redis, job_id: str) -> bool:
 def interrupt(conn: redis.Redis, job: Job) -> bool:
     """A queued job claimed by a worker that died before beginning it: it cannot run now (claims are
     never given back, or a replay could reuse one), so it ends here and its person is told."""
-    if job.get_status(refresh=True) not in (JobStatus.QUEUED, None) or conn.get(claim_key(job.id)) != b"run":
+    held = conn.get(claim_key(job.id))
+    if job.get_status(refresh=True) not in (JobStatus.QUEUED, None) or not as_text(held).startswith("run"):
         return False
     conn.set(claim_key(job.id), "interrupted", xx=True, keepttl=True)
     settle_unrun(conn, job, INTERRUPTED)

@@ -25,7 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import audit, claims, confirm, fair_share, fleet, hosts, liveness, redis_url
+from bot import audit, claims, confirm, fair_share, fleet, hosts, liveness, redis_url, replicas
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError, PolicyError, QueueUnavailable
 from bot.follow_control import alive_record, follow_key, stop_record
@@ -70,14 +70,16 @@ REDEPLOY_EXTRA = 900  # seconds a redeploy may take beyond its health timeout (p
 STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
 
 
-def connect(url: str) -> redis.Redis:
-    """A Redis client that fails fast: a slash command must be answered within 3 s."""
+def connect(url: str, ride_out: bool = False) -> redis.Redis:
+    """A Redis client that fails fast: a slash command must be answered within 3 s. A worker's
+    (``ride_out``) on Sentinel retries through a failover instead: its job in hand must be recorded."""
+    patient = ride_out and redis_url.is_sentinel(url)
     return redis_url.client(
         url,
         socket_connect_timeout=0.8,
         socket_timeout=2.0,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+        retry=redis_url.failover_retry() if patient else Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     )
 
 
@@ -251,7 +253,8 @@ class Dispatcher:
                     pipe.zadd(claims.DEADLINES, {job_id: payload.start_by})
                     self._audit(actor, text, "queued", job_id, None, pipe)
                     pipe.execute()
-            except redis.RedisError:
+                replicas.confirm_enqueued(self.redis, job_id, self.settings.redis_replicas, self.settings.redis_wait_ms)
+            except (redis.RedisError, replicas.Withdrawn):
                 with contextlib.suppress(redis.RedisError):
                     if seen:  # not queued: a retry of this delivery must be free to try again
                         self.redis.delete(seen)

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # A host is down within this many seconds of its workers stopping (they beat every 2 s): its commands
     # are refused at once, `hosts` says when it was last seen, and `notify:` may post `host_down`.
     down_after: float = Field(10.0, alias="DOCKERVERSE_DOWN_AFTER", ge=6, le=3600)
+    # A command is acknowledged (and a job begun) only once this many Redis replicas hold it, waiting at
+    # most DOCKERVERSE_REDIS_WAIT_MS: a failover then loses no acknowledged command. 0: Redis's own default.
+    redis_replicas: int = Field(0, alias="DOCKERVERSE_REDIS_REPLICAS", ge=0, le=16)
+    redis_wait_ms: int = Field(500, alias="DOCKERVERSE_REDIS_WAIT_MS", ge=10, le=10_000)
     # Also append every audit entry as a JSON line to this file (the Redis stream is always written).
     audit_file: str | None = Field(None, alias="DOCKERVERSE_AUDIT_FILE")
     # Comma-separated origins allowed to call /api/* from a browser; unset: no CORS.

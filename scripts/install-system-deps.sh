@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite runs for real: redis-server (Redis tests),
+# Installs the Debian packages the test suite runs for real: redis-server (Redis tests, TLS too),
+# redis-sentinel (the failover test's three sentinels),
 # docker.io (dockerd + CLI), busybox-static (the test image's only binary) and
 # docker-registry (a local registry for pull/push tests), curl and openssl (the README's hook
 # example, run by a test), webhook (adnanh/webhook, the hook benchmark's peer) and wrk (load),
@@ -8,10 +9,11 @@
 # when all are present this does nothing, so it is safe to run before every test run.
 set -euo pipefail
 
-packages=(redis-server docker.io busybox-static docker-registry curl openssl webhook wrk docker-compose systemd)
+packages=(redis-server redis-sentinel docker.io busybox-static docker-registry curl openssl webhook wrk docker-compose systemd)
 
 missing=0
 command -v redis-server >/dev/null 2>&1 || missing=1
+command -v redis-sentinel >/dev/null 2>&1 || missing=1
 command -v dockerd >/dev/null 2>&1 || missing=1
 command -v docker-registry >/dev/null 2>&1 || missing=1
 # curl and openssl run the README's hook example in the tests; webhook is the benchmark's peer.

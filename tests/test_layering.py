@@ -58,6 +58,7 @@ EDGES = {
         "bot/fleet.py",
         "bot/liveness.py",
         "workers/host_watch.py",
+        "bot/replicas.py",
     },
     "standardwebhooks": {"bot/hook_signatures.py", "bot/send.py"},
     "cryptography": {"bot/signing.py"},

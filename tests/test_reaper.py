@@ -83,7 +83,7 @@ def test_a_job_its_dead_worker_had_claimed_ends_unrun_and_is_told(redis_url: str
 
     conn = redis.Redis.from_url(redis_url)
     job = taken_by_a_worker_that_died(conn)
-    assert claims.claim_run(conn, job.id)
+    assert claims.claim_run(conn, job.id, "t1")
     assert reaper.reap(conn, Job, lambda *a: pytest.fail("a job that never began was failed as abandoned")) == 1
     queue = Queue(QUEUE, connection=conn, serializer=JSONSerializer)
     assert queue.job_ids == [] and not conn.zcard(queue.started_job_registry.key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -21,24 +22,36 @@ from rq.serializers import JSONSerializer
 from bot import claims
 from bot.jobs import Payload, Unsigned, open_envelope
 from bot.signing import Verifier
+from bot.replicas import quietly_held as replicas_hold
 from workers.render import Outcome
 
 log = logging.getLogger(__name__)
 Deliver = Callable[[Payload, Outcome], object]
 
 
-def admit(conn: redis.Redis, key: Verifier, job: Job, now: float) -> Payload | None:
+def admit(conn: redis.Redis, key: Verifier, job: Job, now: float, replicas: tuple[int, int] = (0, 0)) -> Payload | None:
     """The payload when this worker may begin the job (it is now claimed), else None (settled here).
+    With ``replicas`` (how many, and the ms to wait each time) the claim must be held by that many
+    replicas first, asked again until the job's deadline: a failover must not forget it.
     Raises ``Unsigned`` for a job whose payload is not ours: RQ then fails it, saying so."""
     p = open_envelope(key, job.kwargs, job.id)
     if p.stale(now):
         if not claims.expire(conn, job, p, now):
             log.warning("job %s is past its deadline and was claimed before: dropped unrun", job.id)
         return None
-    if not claims.claim_run(conn, job.id):
-        log.warning("job %s was claimed before (run, expired or replayed): dropped unrun", job.id)
-        return None
-    return p
+    token = uuid.uuid4().hex  # this attempt's: asking again after a lost reply finds its own claim
+    while True:
+        if not claims.claim_run(conn, job.id, token):
+            log.warning("job %s was claimed before (run, expired, withdrawn or replayed): dropped unrun", job.id)
+            return None
+        count, wait_ms = replicas
+        if replicas_hold(conn, claims.claim_key(job.id), count, wait_ms, claims.run_claim(token)):
+            return p
+        if p.stale(time.time()):
+            if claims.expire(conn, job, p, time.time(), token):
+                log.warning("job %s: its claim reached no replica before its deadline: ended unrun", job.id)
+            return None
+        log.warning("job %s: claim not yet on %d replica(s); asking again", job.id, count)
 
 
 def sweep(conn: redis.Redis, key: Verifier, deliver: Deliver) -> None:

@@ -8,9 +8,11 @@ job. SIGTERM is a warm shutdown: the running job finishes first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -29,6 +31,8 @@ from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
 from bot.notify import host_channels
 from bot.policy import load_policy
+from bot.redis_url import FAILOVER_SECONDS
+from bot.replicas import quietly_held as replicas_hold
 from bot.settings import Settings
 from bot.slack_text import escape
 from workers import admission, follow, progress, quiet, reaper, redeploy, tasks
@@ -122,7 +126,8 @@ class DockerverseWorker(SimpleWorker):
         # Settled before RQ marks the job started: a replayed id is dropped without touching the record of
         # its first run, and a stale job never begins.
         try:
-            admitted = admission.admit(self.connection, tasks.runtime().key, job, time.time()) is not None
+            rt = tasks.runtime()
+            admitted = admission.admit(self.connection, rt.key, job, time.time(), rt.replicas) is not None
         except Unsigned:
             admitted = True  # SignedJob.func refuses it inside RQ, which fails the job saying why
         if admitted:
@@ -173,6 +178,32 @@ class DockerverseWorker(SimpleWorker):
             self._last_suspension_check = now
             super().check_for_suspension(burst)
 
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any, execution: Any) -> None:
+        record = super().handle_job_success
+        record(job, queue, started_job_registry, execution)
+        self._until_replicated(job, "finished", lambda: record(job, queue, started_job_registry, execution))
+
+    def handle_job_failure(
+        self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = "", execution: Any = None
+    ) -> None:
+        record = super().handle_job_failure
+        record(job, queue, started_job_registry, exc_string, execution)
+        self._until_replicated(job, "failed", lambda: record(job, queue, started_job_registry, exc_string, execution))
+
+    def _until_replicated(self, job: Job, status: str, record: Callable[[], None]) -> None:
+        """A result the master acknowledged but never passed on is lost in a failover: the promoted replica
+        would still show the job running, and RQ's clean-up would fail it later, telling its person a second
+        time. So, with DOCKERVERSE_REDIS_REPLICAS, write it again (idempotently) until replicas hold it."""
+        count, wait_ms = tasks.runtime().replicas
+        deadline = time.monotonic() + 3 * FAILOVER_SECONDS
+        while not replicas_hold(self.connection, Job.key_for(job.id), count, wait_ms, status, field="status"):
+            if time.monotonic() > deadline:
+                log.error("job %s: its %s record reached no replica in time; it may be reported again", job.id, status)
+                return
+            log.warning("job %s: its %s record is not on %d replica(s) yet: writing it again", job.id, status, count)
+            with contextlib.suppress(redis.RedisError):
+                record()
+
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         # RQ's version also writes the job's `last_heartbeat` field on a round trip of its own, for
         # callbacks we do not use; the success pipeline saves the whole job hash right after anyway.
@@ -204,7 +235,7 @@ REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
     tasks.configure(settings, host)
-    connection = connect(settings.redis_url)
+    connection = connect(settings.redis_url, ride_out=True)
     quiet.use(connection, tasks.runtime().seal)  # stop, restart and rm mark what they stop: no alert
     worker = DockerverseWorker(
         [queue_name(host, lane) for lane in lanes],

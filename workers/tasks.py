@@ -45,6 +45,7 @@ class Runtime:
     gateway: DockerGateway
     replier: SlackReplier | None
     down_after: float = liveness.DOWN_AFTER  # DOCKERVERSE_DOWN_AFTER: fan-outs skip hosts down this long
+    replicas: tuple[int, int] = (0, 0)  # replicas that must hold a claim before a job begins, and ms to wait
 
 
 _runtime: Runtime | None = None
@@ -56,9 +57,9 @@ def configure(settings: Settings, host: str, gateway: DockerGateway | None = Non
     replier = SlackReplier(settings.slack_bot_token, settings.slack_base_url) if settings.slack_bot_token else None
     docker_env = settings.docker_environment()  # refuses plain TCP before anything runs
     gateway = gateway or DockerGateway(host, environment=docker_env)
-    _runtime = Runtime(
-        worker_keys(settings).verifier, local_sealer(settings), host, gateway, replier, settings.down_after
-    )
+    keys, seal = worker_keys(settings).verifier, local_sealer(settings)
+    replicas = (settings.redis_replicas, settings.redis_wait_ms)
+    _runtime = Runtime(keys, seal, host, gateway, replier, settings.down_after, replicas)
     return _runtime
 
 
