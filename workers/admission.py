@@ -21,8 +21,8 @@ from rq.serializers import JSONSerializer
 
 from bot import claims
 from bot.jobs import Payload, Unsigned, open_envelope
-from bot.signing import Verifier
 from bot.replicas import quietly_held as replicas_hold
+from bot.signing import Verifier
 from workers.render import Outcome
 
 log = logging.getLogger(__name__)

@@ -101,15 +101,13 @@ class Stack:
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack_url,
             "DOCKERVERSE_API_TOKEN": API_TOKEN,
-            "DOCKERVERSE_JOB_KEY": JOB_KEY,
-            **({"DOCKERVERSE_CONFIG": str(policy)} if policy_text is not None else {}),
             **(
                 {"DOCKERVERSE_JOB_KEY": JOB_KEY}
                 if legacy_key
                 else {"DOCKERVERSE_SIGNING_KEY": SIGNING_KEY, "DOCKERVERSE_VERIFY_KEY": VERIFY_KEY}
             ),
             "DOCKERVERSE_STATE_DIR": str(tmp / "state"),  # a worker's own sealing key lives here
-            "DOCKERVERSE_CONFIG": str(policy),
+            **({"DOCKERVERSE_CONFIG": str(policy)} if policy_text is not None else {}),
             "DOCKERVERSE_HOST_NAME": "local",
             "CI_HOOK_SECRET": CI_SECRET,
             "GH_HOOK_SECRET": GH_SECRET,
