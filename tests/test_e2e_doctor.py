@@ -43,7 +43,7 @@ def test_doctor_passes_on_a_healthy_stack(doctor_stack: tuple[Stack, FakeSlack])
         "✅ Job keys: Ed25519",
         "✅ Redis at redis://127.0.0.1",
         "✅ Host `local`: Docker 20.10",
-        "1 quick + 2 stream workers",
+        "1 quick + 3 stream workers",
         "✅ Slack: the bot is @dockerverse",
         "All good.",
     ):
