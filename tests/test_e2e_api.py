@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer, free_port
+from tests.support.services import SESSION, TEST_LABEL, RedisServer, free_port
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
 
 pytestmark = pytest.mark.e2e
@@ -104,7 +104,7 @@ def test_images_grouped_by_repository_and_untag_versus_delete(
     api: httpx.Client, test_image: str, docker_cleanup: docker.DockerClient
 ) -> None:
     """Images come one per repository with its tags; removing one of two tags only untags; the last deletes."""
-    image = docker_cleanup.containers.create(test_image, ["true"], labels={"dockerverse.test": "1"})
+    image = docker_cleanup.containers.create(test_image, ["true"], labels={TEST_LABEL: SESSION})
     repo = f"dockerverse-test/api-{uuid.uuid4().hex[:6]}"
     committed = image.commit(repository=repo, tag="one")
     image.remove()

@@ -23,7 +23,7 @@ from slack_sdk.models.views import View
 
 from bot.home_feed import FLEET_COMMAND, FLEET_KEY
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import MANAGED, RedisServer, free_port
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, free_port
 from tests.support.stack import API_TOKEN, SIGNING_SECRET, Stack, slack_signature
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +115,7 @@ def test_home_shows_hosts_and_what_needs_attention_with_each_persons_buttons(
     buttons the viewer may use; the fleet is asked for once (one job) for everyone who opens it meanwhile."""
     tag = uuid.uuid4().hex[:6]
     run = docker_cleanup.containers.run
-    labels = {"dockerverse.test": "1"}
+    labels = {TEST_LABEL: SESSION}
     run(test_image, ["sleep", "300"], name=f"dvh-fine-{tag}", detach=True, labels=labels)
     crashed = run(test_image, ["sh", "-c", "exit 3"], name=f"dvh-crashed-{tag}", detach=True, labels=labels)
     sick = run(
@@ -201,7 +201,7 @@ def test_home_buttons_run_as_the_clicker_and_answer_in_their_dm(
         ["sh", "-c", "echo bye-from-home; exit 2"],
         name=name,
         detach=True,
-        labels={"dockerverse.test": "1", **MANAGED},  # one the bot runs: a viewer may read its logs
+        labels={TEST_LABEL: SESSION, **MANAGED},  # one the bot runs: a viewer may read its logs
     )
     wait_docker(gone, lambda s: s["Status"] == "exited", "exited")
     assert home_click(stack, user, "dockerverse_btn_logs", {"name": name, "host": "local"}).status_code == 200
@@ -226,7 +226,7 @@ def test_a_stop_pressed_on_the_home_shows_there_once_done(
     name = f"dvh-stopme-{uuid.uuid4().hex[:6]}"
     script = "trap 'exit 3' TERM; sleep 300 & wait"  # a stop ends it at once, with a code worth a row
     running = docker_cleanup.containers.run(
-        test_image, ["sh", "-c", script], name=name, detach=True, labels={"dockerverse.test": "1"}
+        test_image, ["sh", "-c", script], name=name, detach=True, labels={TEST_LABEL: SESSION}
     )
     wait_docker(running, lambda s: s["Status"] == "running", "running")
     assert home_click(stack, "U0ADMIN", "dockerverse_btn_stop", {"name": name, "host": "local"}).status_code == 200

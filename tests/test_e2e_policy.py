@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import RedisServer
+from tests.support.services import SESSION, TEST_LABEL, RedisServer
 from tests.support.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +98,7 @@ def test_operators_may_not_touch_containers_the_bot_did_not_create(
     """Stopping a container made outside the bot: refused for an operator; an admin confirms first, and
     only the admin who asked may click Confirm."""
     outsider = docker_cleanup.containers.run(
-        test_image, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True, labels={"dockerverse.test": "1"}
+        test_image, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True, labels={TEST_LABEL: SESSION}
     )
     chan = "C" + uuid.uuid4().hex[:10].upper()
     stack.slash(f"stop {outsider.name}", user="U0OPS", channel=chan)

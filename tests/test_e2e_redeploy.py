@@ -25,7 +25,7 @@ import pytest
 import redis as redis_lib
 
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer, Registry, free_port
+from tests.support.services import SESSION, TEST_LABEL, RedisServer, Registry, free_port
 from tests.support.stack import CI_SECRET, Stack
 
 REPO = "dockerverse-test/web"
@@ -262,7 +262,7 @@ def test_an_auto_remove_container_is_refused_and_left_alone(stack: Stack, publis
     client = docker.from_env()
     client.images.pull(ref)
     name = f"dv-rd-{uuid.uuid4().hex[:6]}"
-    client.containers.run(ref, name=name, detach=True, auto_remove=True, labels={"dockerverse.test": "1"})
+    client.containers.run(ref, name=name, detach=True, auto_remove=True, labels={TEST_LABEL: SESSION})
     done = shell(stack, f"redeploy {name}")
     assert done.returncode != 0 and "auto-remove" in done.stdout and "Nothing was changed" in done.stdout
     assert client.containers.get(name).status == "running"

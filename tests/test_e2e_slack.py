@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import RedisServer
+from tests.support.services import SESSION, TEST_LABEL, RedisServer
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -288,9 +288,7 @@ def test_list_as_block_kit_with_buttons_and_pages(
 
     prefix = f"dvtest-{uuid.uuid4().hex[:6]}"
     for i in range(22):
-        docker_cleanup.containers.create(
-            test_image, ["true"], name=f"{prefix}-{i:02d}", labels={"dockerverse.test": "1"}
-        )
+        docker_cleanup.containers.create(test_image, ["true"], name=f"{prefix}-{i:02d}", labels={TEST_LABEL: SESSION})
     chan = channel()
     stack.slash(
         f"run {test_image} --name {prefix}-0live -- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait'", channel=chan

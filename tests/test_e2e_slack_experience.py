@@ -16,7 +16,7 @@ from bot import commands as c
 from bot.jobs import ReplyTo, new_payload
 from bot.policy import Actor
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import MANAGED, RedisServer, Registry
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, Registry
 from tests.support.stack import Stack
 from workers.render import Outcome
 from workers.reply import SlackReplier
@@ -48,7 +48,7 @@ def test_follow_streams_into_the_thread_batched_until_stop(
     """`logs --follow` posts a root with a Stop button, fills thread messages at most about once a second,
     and ends when Stop is pressed, saying so."""
     box = docker_cleanup.containers.run(
-        test_image, ["sh", "-c", CHATTY], detach=True, labels={"dockerverse.test": "1", **MANAGED}
+        test_image, ["sh", "-c", CHATTY], detach=True, labels={TEST_LABEL: SESSION, **MANAGED}
     )
     chan = "C" + uuid.uuid4().hex[:10].upper()
     started = time.monotonic()
