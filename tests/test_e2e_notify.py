@@ -28,7 +28,7 @@ from bot.notify import watcher_key
 from tests.support import recorder
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.relay import DockerRelay
-from tests.support.services import TEST_LABEL, RedisServer
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer
 from tests.support.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -83,7 +83,7 @@ def stack(
     try:
         # The watcher reads events from when it connects: prove it is connected before the tests begin.
         name = f"dvn-warmup-{uuid.uuid4().hex[:6]}"
-        client.containers.run(test_image, ["sh", "-c", "exit 5"], name=name, detach=True, labels={TEST_LABEL: "1"})
+        client.containers.run(test_image, ["sh", "-c", "exit 5"], name=name, detach=True, labels={TEST_LABEL: SESSION})
         slack_server.wait_for("chat.postMessage", lambda c: _about(c, ALERTS, name), timeout=WAIT)
         yield running
     except AssertionError as exc:
@@ -121,7 +121,7 @@ def wait_root(slack: FakeSlack, channel: str, name: str) -> Call:
 
 
 def start(client: docker.DockerClient, image: str, name: str, script: str, **kwargs: Any) -> Container:
-    labels = {TEST_LABEL: "1", **kwargs.pop("labels", {})}
+    labels = {TEST_LABEL: SESSION, **kwargs.pop("labels", {})}
     return client.containers.run(image, ["sh", "-c", script], name=name, detach=True, labels=labels, **kwargs)
 
 
@@ -156,7 +156,8 @@ def test_nonzero_exit_posts_code_runtime_logs_and_buttons_once(
     the thread, and Logs and Restart buttons whose clicks run as the clicker; a clean exit is not posted."""
     clean, failing = f"dvn-clean-{names}", f"dvn-exit3-{names}"
     start(docker_cleanup, test_image, clean, "echo all done")
-    start(docker_cleanup, test_image, failing, "echo starting up; echo cannot open /data/db >&2; sleep 2; exit 3")
+    script = "echo starting up; echo cannot open /data/db >&2; sleep 2; exit 3"
+    start(docker_cleanup, test_image, failing, script, labels=MANAGED)  # one the bot runs: viewers read its logs
 
     root = slack.wait_for("chat.postMessage", lambda c: _about(c, ALERTS, failing), timeout=WAIT)[0]
     assert root.params["text"] == f"🔴 {failing} died on local with exit code 3"

@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 
 from tests.support.fake_socket_mode import APP_TOKEN, PAYLOADS, FakeSocketMode, shared_envelopes
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer, free_port
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, free_port
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -167,7 +167,7 @@ def test_list_button_over_the_socket_runs_as_the_clicker_in_the_list_thread(
         ["sh", "-c", "echo hello-over-the-socket; sleep 300"],
         name=name,
         detach=True,
-        labels={TEST_LABEL: SESSION},
+        labels={TEST_LABEL: SESSION, **MANAGED},  # one the bot runs: the clicking viewer may read its logs
     )
     payload = copy.deepcopy(CLICK["payload"])
     payload["channel"]["id"] = payload["container"]["channel_id"] = chan
