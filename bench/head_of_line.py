@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import httpx
 
+from bench import UNLIMITED
 from bench.pipeline import pct
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, build_test_image, ensure_dockerd, start_redis
@@ -65,7 +66,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, httpx.Client(headers=AUTH, timeout=60) as http:
         redis = start_redis(Path(tmp) / "redis")
-        stack = Stack.start(redis.url, slack.url, Path(tmp), DOCKERVERSE_STREAM_WORKERS="9")
+        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED, DOCKERVERSE_STREAM_WORKERS="9")
         stop = threading.Event()
         try:
             url = f"{stack.web_url}/api/containers"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import UNLIMITED
 from bench.pipeline import pct
 from bot.hook_signatures import github_key, github_signature
 from tests.support.fakeslack import FakeSlack
@@ -79,7 +80,7 @@ def main() -> None:
     theirs_body = b'{"ref": "refs/heads/main"}'
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, httpx.Client() as http:
         redis = start_redis(Path(tmp) / "redis")
-        stack = Stack.start(redis.url, slack.url, Path(tmp))
+        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED)
         webhook, webhook_url = start_webhook(Path(tmp))
         try:
             ours, theirs = [], []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import docker
 
+from bench import UNLIMITED
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import ensure_dockerd, start_redis
 from tests.support.stack import Stack
@@ -40,7 +41,7 @@ def main() -> None:
     client = docker.from_env()
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         redis = start_redis(Path(tmp) / "redis")
-        stack = Stack.start(redis.url, slack.url, Path(tmp))
+        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED)
         try:
             raw, ack, e2e = [], [], []
             for i in range(args.rounds + 20):  # the first 20 warm up both sides

@@ -26,6 +26,7 @@ from pathlib import Path
 import docker
 import redis as redis_lib
 
+from bench import UNLIMITED
 from bot.hosts import workers
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, build_test_image, ensure_dockerd, free_port
@@ -88,7 +89,7 @@ def main() -> None:
     url = f"redis://127.0.0.1:{port}/0"
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         redis_proc = start_redis(Path(tmp), port)
-        stack = Stack.start(url, slack.url, Path(tmp))
+        stack = Stack.start(url, slack.url, Path(tmp), policy_extra=UNLIMITED)
         names = [f"dvsoak-{i}" for i in range(5)]
         for n in names:
             client.containers.run(

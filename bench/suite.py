@@ -17,6 +17,7 @@ from pathlib import Path
 import docker
 import redis as redis_lib
 
+from bench import UNLIMITED
 from bench.pipeline import pct
 from bench.soak import rss_mb
 from bot.hosts import workers
@@ -117,7 +118,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         redis = start_redis(Path(tmp) / "redis")
         # No rate limit in the way of a benchmark's 60 runs a minute.
-        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra="rate_limits:\n  mutating: 100000/minute\n")
+        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED)
         stack.spawn(Path(tmp) / "worker-2.log", "worker")  # two workers on the host
         client.containers.run(
             TEST_IMAGE,

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import UNLIMITED
 from bench.acks import LUA
 from bench.soak import JOB
 from bench.suite import memory, slash_request
@@ -35,7 +36,7 @@ def main() -> None:
     ensure_dockerd()
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         redis = start_redis(Path(tmp) / "redis")
-        stack = Stack.start(redis.url, slack.url, Path(tmp), workers=2)
+        stack = Stack.start(redis.url, slack.url, Path(tmp), workers=2, policy_extra=UNLIMITED)
         try:
             body, headers = slash_request(stack, "list", CHANNEL)
             script = Path(tmp) / "slash.lua"
