@@ -344,8 +344,13 @@ def remove_test_containers(image_tag: str = TEST_IMAGE, every_session: bool = Fa
             except docker.errors.APIError:
                 pass  # ancestor filter errors when the image does not exist: nothing to find
         for c in found.values():
-            with contextlib.suppress(docker.errors.NotFound):  # gone already (--rm)
+            try:
                 c.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass  # gone already (--rm)
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):  # being removed already (by --rm or another run)
+                    raise
         return len(found)
     finally:
         client.close()
