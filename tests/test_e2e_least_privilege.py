@@ -169,12 +169,14 @@ def test_follows_are_capped_per_person_and_leave_a_stream_worker_free(
             {"action_id": STOP_ACTION, "value": key, "block_id": "b"},
             {"channel": {"id": chan}, "response_url": slack.response_url("stop"), "container": {"type": "message"}},
         )
-    deadline, answer = time.monotonic() + 30, ""
-    while time.monotonic() < deadline:  # the worker gives a slot back as soon as its follow ends
-        answer = stack.slash(f"logs {ours} --follow 1m", user=second, channel=chan).json()["text"]
-        if "queued as job" in answer:
-            break
-        time.sleep(0.5)
+    # Each follow gives its slot back before its result is posted: wait for both results, then ask once.
+    slack.wait_for(
+        "chat.update",
+        lambda c: c.params.get("channel") == chan and "ended because Stop was pressed" in str(c.params.get("text")),
+        count=2,
+        timeout=30,
+    )
+    answer = stack.slash(f"logs {ours} --follow 1m", user=second, channel=chan).json()["text"]
     assert "queued as job" in answer, answer
 
 
