@@ -148,3 +148,15 @@ def test_response_url_refuses_what_chat_post_message_refuses(fake_slack: FakeSla
     assert (good.status_code, good.body) == (200, "ok")
     assert hook.send_dict({"delete_original": True}).status_code == 200
     assert [c.status for c in fake_slack.calls("response_url")] == [400, 400, 200, 200]
+
+
+def test_refusals_list_what_the_rules_refused_not_injected_faults(client: WebClient, fake_slack: FakeSlack) -> None:
+    """refusals() keeps rule refusals across reset() and leaves out fail_next/set_response answers."""
+    fake_slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    refusal(lambda: client.chat_postMessage(channel="C1", text="hi"))
+    fake_slack.set_response("chat.delete", {"ok": False, "error": "cant_delete_message"})
+    refusal(lambda: client.chat_delete(channel="C1", ts="1.0"))
+    assert fake_slack.refusals() == []
+    refusal(lambda: client.chat_postMessage(channel="C1", text="t" * 40_001))
+    fake_slack.reset()
+    assert [c.refused for c in fake_slack.refusals()] == ["msg_too_long"]

@@ -53,6 +53,15 @@ class Call:
     at: float = field(default_factory=time.monotonic, repr=False)
     # What the server answered (filled in after the call is recorded; e.g. the ts it gave a post).
     response: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The answer came from fail_next or set_response, not from the fake's own rules.
+    injected: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def refused(self) -> str | None:
+        """Slack's error for a request its own rules refused (injected faults are not refusals)."""
+        if self.injected or self.response.get("ok", True):
+            return None
+        return str(self.response.get("error"))
 
     @property
     def token(self) -> str | None:
@@ -108,6 +117,7 @@ class FakeSlack:
         # RLock: an override passed to set_response may itself call calls() / uploads.
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
+        self._refused: list[Call] = []
         self._uploads: dict[str, bytes] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
@@ -194,6 +204,14 @@ class FakeSlack:
         with self._cond:
             return [c for c in self._calls if method is None or c.method == method]
 
+    def refusals(self) -> list[Call]:
+        """Calls the fake refused by Slack's rules (invalid_blocks, message_not_found, ...).
+
+        Kept since start: reset() does not forget them, so a module's final check sees them all.
+        """
+        with self._cond:
+            return list(self._refused)
+
     @property
     def uploads(self) -> dict[str, bytes]:
         """Bytes POSTed to upload URLs, by file id."""
@@ -261,7 +279,8 @@ class FakeSlack:
                     queue.pop(0)
             wait = self._delays.get(method, 0.0)
             status = fault.status if fault else (400 if refused else 200)
-            call = Call(method, params, headers, status, body, peer=req.client_address[1])
+            injected = fault is not None or method in self._responders
+            call = Call(method, params, headers, status, body, peer=req.client_address[1], injected=injected)
             hang_up, self._hang_up = self._hang_up, False
             self._calls.append(call)
             if method == "upload" and not fault:
@@ -288,6 +307,9 @@ class FakeSlack:
                 status, payload = 500, {"ok": False, "error": f"fakeslack_error: {exc!r}"}
         if isinstance(payload, dict):
             call.response.update(payload)
+        if call.refused:
+            with self._cond:
+                self._refused.append(call)
         self._send(req, status, payload, extra)
         if hang_up:  # as a server's keep-alive timeout does: close without saying so in a header
             req.close_connection = True
