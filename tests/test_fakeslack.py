@@ -48,6 +48,14 @@ BAD_BLOCKS = {
     "button text 76": ([button(text="b" * 76)], "cannot exceed 75"),
     "action_id 256": ([button(action_id="a" * 256)], "cannot exceed 255"),
     "unknown block type": ([{"type": "sparkle"}], "unsupported type: 'sparkle' [json-pointer:/blocks/0/type]"),
+    "duplicate block_id": (
+        [{**section("a"), "block_id": "b1"}, {**section("b"), "block_id": "b1"}],
+        "Block ID needs to be unique: 'b1' [json-pointer:/blocks/1/block_id]",
+    ),
+    "duplicate action_id in a block": (
+        [{"type": "actions", "elements": button()["elements"] * 2}],
+        "action_id needs to be unique in its block [json-pointer:/blocks/0/elements]",
+    ),
     "not an object": (["section"], "must provide an object [json-pointer:/blocks/0]"),
 }
 

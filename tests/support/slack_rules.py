@@ -62,11 +62,31 @@ def _text_problems(node: Any, where: str) -> list[str]:
     return found
 
 
+def _duplicate_ids(blocks: list[Any], where: str) -> list[str]:
+    """Slack wants block_ids unique in a message or view, and action_ids unique in their block."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue  # block_problems says so
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in seen:
+                found.append(f"Block ID needs to be unique: {block_id!r} [json-pointer:{where}/{i}/block_id]")
+            seen.add(block_id)
+        elements = block.get("elements")
+        actions = [e.get("action_id") for e in elements if isinstance(e, dict)] if isinstance(elements, list) else []
+        named = [a for a in actions if a is not None]
+        if len(named) != len(set(named)):
+            found.append(f"action_id needs to be unique in its block [json-pointer:{where}/{i}/elements]")
+    return found
+
+
 def block_problems(blocks: Any, limit: int, where: str) -> list[str]:
     """Everything wrong with a `blocks` array, each problem with its JSON pointer."""
     if not isinstance(blocks, list):
         return [f"must provide an array [json-pointer:{where}]"]
-    problems: list[str] = []
+    problems: list[str] = _duplicate_ids(blocks, where)
     if len(blocks) > limit:
         problems.append(f"no more than {limit} items allowed [json-pointer:{where}]")
     for i, raw in enumerate(blocks):
