@@ -168,3 +168,9 @@ def test_refusals_list_what_the_rules_refused_not_injected_faults(client: WebCli
     refusal(lambda: client.chat_postMessage(channel="C1", text="t" * 40_001))
     fake_slack.reset()
     assert [c.refused for c in fake_slack.refusals()] == ["msg_too_long"]
+
+
+def test_socket_mode_url_needs_an_app_token(client: WebClient, fake_slack: FakeSlack) -> None:
+    """apps.connections.open refuses a bot token (not_allowed_token_type) and gives an xapp- token a URL."""
+    assert refusal(lambda: client.apps_connections_open(app_token="xoxb-test"))["error"] == "not_allowed_token_type"
+    assert client.apps_connections_open(app_token="xapp-1-A1-1-abc")["url"].startswith("ws://")

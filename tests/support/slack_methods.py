@@ -208,5 +208,6 @@ class SlackWebApi:
     def _connections_open(self, call: Call) -> Answer:
         if not (call.token or "").startswith("xapp-"):
             return refuse("not_allowed_token_type")
-        # Slack would hand out a WebSocket URL; only tests.support.fake_socket_mode has one to give.
-        return refuse("fakeslack_no_socket_mode: call tests.support.fake_socket_mode's install() first")
+        # Slack hands out a WebSocket URL; this server speaks no WebSocket, so connecting fails at the
+        # handshake. tests.support.fake_socket_mode's install() answers with one that works.
+        return {"ok": True, "url": self._base_url().replace("http://", "ws://", 1) + "socket-mode/not-served"}
