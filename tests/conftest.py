@@ -194,9 +194,15 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for a module's stack (end-to-end modules start one stack each)."""
+    """One fake Slack for a module's stack (end-to-end modules start one stack each).
+
+    At the end it fails the module if the product sent anything Slack would refuse: a reply
+    Slack drops is a reply the user never sees, however green the test's own assertions.
+    """
     with FakeSlack() as server:
         yield server
+        refused = "\n".join(f"  {c.method} -> {c.response}: {c.params!r}"[:2000] for c in server.refusals())
+        assert not refused, f"the product sent what Slack refuses:\n{refused}"
 
 
 @pytest.fixture

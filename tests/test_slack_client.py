@@ -36,8 +36,8 @@ def test_rate_limits_and_server_errors_are_still_retried(fake_slack: FakeSlack) 
     web = client(fake_slack).client
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
     fake_slack.fail_next("chat.update", status=503)
-    assert web.chat_postMessage(channel="C1", text="once")["ok"]
-    assert web.chat_update(channel="C1", ts="1.0", text="edit")["ok"]
+    ts = web.chat_postMessage(channel="C1", text="once")["ts"]
+    assert web.chat_update(channel="C1", ts=ts, text="edit")["ok"]  # a ts Slack handed out
     assert [c.status for c in fake_slack.calls("chat.postMessage")] == [429, 200]
     assert [c.status for c in fake_slack.calls("chat.update")] == [503, 200]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import itertools
 import json
 import sys
 import threading
@@ -27,17 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.slack_methods import BOT_IDENTITY, SlackWebApi
+from tests.support.slack_rules import message_refusal
+
 Params = dict[str, Any]
 Responder = Callable[["Call"], dict[str, Any]]
 
-BOT_IDENTITY: dict[str, Any] = {
-    "url": "https://example.slack.com/",
-    "team": "Example",
-    "user": "dockerverse",
-    "team_id": "T061EG9R6",
-    "user_id": "U0LAN0Z89",
-    "bot_id": "B0LAN0Z89",
-}
+__all__ = ["BOT_IDENTITY", "Call", "FakeSlack", "start_fake_slack"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +53,15 @@ class Call:
     at: float = field(default_factory=time.monotonic, repr=False)
     # What the server answered (filled in after the call is recorded; e.g. the ts it gave a post).
     response: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The answer came from fail_next or set_response, not from the fake's own rules.
+    injected: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def refused(self) -> str | None:
+        """Slack's error for a request its own rules refused (injected faults are not refusals)."""
+        if self.injected or self.response.get("ok", True):
+            return None
+        return str(self.response.get("error"))
 
     @property
     def token(self) -> str | None:
@@ -113,12 +117,13 @@ class FakeSlack:
         # RLock: an override passed to set_response may itself call calls() / uploads.
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
+        self._refused: list[Call] = []
         self._uploads: dict[str, bytes] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._hang_up = False
         self._responders: dict[str, Responder] = {}
-        self._seq = itertools.count(1)  # ts / ids stay unique across reset()
+        self._api = SlackWebApi(lambda: self.url)  # keeps the ts it handed out across reset()
         self._httpd = _Server((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -199,6 +204,14 @@ class FakeSlack:
         with self._cond:
             return [c for c in self._calls if method is None or c.method == method]
 
+    def refusals(self) -> list[Call]:
+        """Calls the fake refused by Slack's rules (invalid_blocks, message_not_found, ...).
+
+        Kept since start: reset() does not forget them, so a module's final check sees them all.
+        """
+        with self._cond:
+            return list(self._refused)
+
     @property
     def uploads(self) -> dict[str, bytes]:
         """Bytes POSTed to upload URLs, by file id."""
@@ -225,77 +238,12 @@ class FakeSlack:
                 self._cond.wait(min(left, 0.2))
 
     # ---------------------------------------------------------------- answers
-    def _ts(self) -> str:
-        n = next(self._seq)
-        return f"{1700000000 + n // 1_000_000}.{n % 1_000_000:06d}"
-
     def _answer(self, call: Call) -> dict[str, Any]:
-        p = call.params
-        m = call.method
-        if m in self._responders:
-            return self._responders[m](call)
+        if call.method in self._responders:
+            return self._responders[call.method](call)
         if self.require_token and not call.token:
             return {"ok": False, "error": "not_authed"}
-        if m == "auth.test":
-            return {"ok": True, **BOT_IDENTITY}
-        if m in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
-            if not p.get("channel"):
-                return {"ok": False, "error": "channel_not_found"}
-            if not (p.get("text") or p.get("blocks") or p.get("attachments")):
-                return {"ok": False, "error": "no_text"}
-        if m == "chat.postMessage":
-            ts = self._ts()
-            message = {
-                "type": "message",
-                "text": p.get("text", ""),
-                "ts": ts,
-                "user": BOT_IDENTITY["user_id"],
-                "bot_id": BOT_IDENTITY["bot_id"],
-            }
-            for key in ("blocks", "thread_ts", "attachments"):
-                if key in p:
-                    message[key] = call.json_param(key) if key != "thread_ts" else p[key]
-            return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
-        if m == "chat.update":
-            ts = str(p.get("ts", ""))
-            return {
-                "ok": True,
-                "channel": p["channel"],
-                "ts": ts,
-                "text": p.get("text", ""),
-                "message": {"text": p.get("text", ""), "ts": ts},
-            }
-        if m == "chat.postEphemeral":
-            return {"ok": True, "message_ts": self._ts()}
-        if m == "files.getUploadURLExternal":
-            file_id = f"F{next(self._seq):010d}"
-            return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
-        if m == "files.completeUploadExternal":
-            files = call.json_param("files") or []
-            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title") or ""} for f in files]}
-        if m == "views.publish":
-            view = call.json_param("view") or {}
-            return {"ok": True, "view": {"id": f"V{next(self._seq):010d}", "team_id": BOT_IDENTITY["team_id"], **view}}
-        if m == "conversations.info":
-            cid = p.get("channel", "C0000000000")
-            return {
-                "ok": True,
-                "channel": {"id": cid, "name": f"chan-{cid}".lower(), "is_channel": True, "is_member": True},
-            }
-        if m == "users.info":
-            uid = p.get("user", "U0000000000")
-            return {
-                "ok": True,
-                "user": {
-                    "id": uid,
-                    "name": f"user-{uid}".lower(),
-                    "real_name": f"User {uid}",
-                    "is_bot": False,
-                    "tz": "UTC",
-                    "profile": {"display_name": uid},
-                },
-            }
-        return {"ok": True}
+        return self._api.answer(call)
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         split = urlsplit(req.path)
@@ -317,6 +265,9 @@ class FakeSlack:
             params["_name"] = path.split("/", 1)[1]
         else:
             method = path.removeprefix("api/")
+        # A response_url takes a message as chat.postMessage does, and refuses what it refuses,
+        # with HTTP 400 and the error as text (as Slack's webhook-style URLs answer).
+        refused = message_refusal(params, not params.get("delete_original")) if method == "response_url" else None
 
         with self._cond:
             fault: _Fault | None = None
@@ -327,8 +278,9 @@ class FakeSlack:
                 if fault.remaining <= 0:
                     queue.pop(0)
             wait = self._delays.get(method, 0.0)
-            status = fault.status if fault else 200
-            call = Call(method, params, headers, status, body, peer=req.client_address[1])
+            status = fault.status if fault else (400 if refused else 200)
+            injected = fault is not None or method in self._responders
+            call = Call(method, params, headers, status, body, peer=req.client_address[1], injected=injected)
             hang_up, self._hang_up = self._hang_up, False
             self._calls.append(call)
             if method == "upload" and not fault:
@@ -345,7 +297,8 @@ class FakeSlack:
         elif method == "upload":
             payload = f"OK - {len(body)}"
         elif method == "response_url":
-            payload = "ok"
+            payload = refused["error"] if refused else "ok"
+            call.response.update(refused or {"ok": True})
         else:
             try:
                 with self._cond:  # responders read shared state; keep them consistent
@@ -354,6 +307,9 @@ class FakeSlack:
                 status, payload = 500, {"ok": False, "error": f"fakeslack_error: {exc!r}"}
         if isinstance(payload, dict):
             call.response.update(payload)
+        if call.refused:
+            with self._cond:
+                self._refused.append(call)
         self._send(req, status, payload, extra)
         if hang_up:  # as a server's keep-alive timeout does: close without saying so in a header
             req.close_connection = True
