@@ -26,6 +26,8 @@ import redis  # noqa: E402
 from tests.support import recorder, services  # noqa: E402
 from tests.support.fakeslack import FakeSlack  # noqa: E402
 from tests.support.proxy_allowlist import AllowList, report  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+from tests.support.stack_factory import StackFactory, StackOptions  # noqa: E402
 from workers.gateway import DockerGateway  # noqa: E402
 
 MARKERS = {
@@ -203,6 +205,33 @@ def slack_server() -> Iterator[FakeSlack]:
         yield server
         refused = "\n".join(f"  {c.method} -> {c.response}: {c.params!r}"[:2000] for c in server.refusals())
         assert not refused, f"the product sent what Slack refuses:\n{refused}"
+
+
+@pytest.fixture(scope="module")
+def stack_factory(
+    request: pytest.FixtureRequest,
+    redis_server: services.RedisServer,
+    slack_server: FakeSlack,
+    docker_engine: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> StackFactory:
+    """Starts this module's stacks (web + workers on the session Redis and the module's fake Slack)."""
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    return StackFactory(redis_server, slack_server.url, tmp_path_factory, name)
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, stack_factory: StackFactory) -> Iterator[Stack]:
+    """The module's running stack, as its `STACK = StackOptions(...)` says; stopped after its last test."""
+    options = getattr(request.module, "STACK", None)
+    if not isinstance(options, StackOptions):
+        pytest.fail(
+            f"{request.module.__name__} uses the `stack` fixture but sets no `STACK = StackOptions(db=...)`: "
+            "add one naming the module's own Redis database (and what else differs).",
+            pytrace=False,
+        )
+    with stack_factory(options) as running:
+        yield running
 
 
 @pytest.fixture

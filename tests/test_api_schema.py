@@ -9,36 +9,24 @@ with the admin token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import docker
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def schema_stack(
-    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web and workers on Redis database 5."""
-    with FakeSlack() as slack:
-        running = Stack.start(redis_server.url_for(5), slack.url, tmp_path_factory.mktemp("schema"))
-        yield running
-        running.stop()
+STACK = StackOptions(db=5)
 
 
 @pytest.fixture(scope="module")
-def api_schema(schema_stack: Stack) -> schemathesis.BaseSchema:
+def api_schema(stack: Stack) -> schemathesis.BaseSchema:
     """The document the running web serves at /openapi.json."""
-    return schemathesis.openapi.from_url(f"{schema_stack.web_url}/openapi.json")
+    return schemathesis.openapi.from_url(f"{stack.web_url}/openapi.json")
 
 
 def test_api_answers_as_documented(api_schema: schemathesis.BaseSchema) -> None:

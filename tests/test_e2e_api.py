@@ -14,23 +14,15 @@ import docker
 import httpx
 import pytest
 
-from tests.support.fakeslack import FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer, free_port
+from tests.support.services import SESSION, TEST_LABEL, free_port
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = pytest.mark.e2e
 LOOP = "i=0; while true; do i=$((i+1)); echo line$i; sleep 0.05; done"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web, a quick worker and two stream workers (the real `dockerverse worker`) on Redis database 4."""
-    with FakeSlack() as slack:
-        running = Stack.start(redis_server.url_for(4), slack.url, tmp_path_factory.mktemp("api"))
-        yield running
-        running.stop()
+STACK = StackOptions(db=4)  # web, a quick worker and the stream workers (the real `dockerverse worker`)
 
 
 @pytest.fixture
@@ -210,29 +202,17 @@ def test_sse_ends_when_the_container_stops(api: httpx.Client, test_image: str) -
     assert missing.status_code == 404
 
 
-def test_unconfigured_api_answers_503_and_cors_is_opt_in(
-    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path: Any, stack: Stack
-) -> None:
+def test_unconfigured_api_answers_503_and_cors_is_opt_in(stack: Stack, stack_factory: StackFactory) -> None:
     """Without DOCKERVERSE_API_TOKEN /api/* is 503; CORS answers only for the origins configured."""
     preflight = {"Origin": "https://ui.example.com", "Access-Control-Request-Method": "GET"}
     off = httpx.options(f"{stack.web_url}/api/containers", headers=preflight)
     assert "access-control-allow-origin" not in off.headers
-    with FakeSlack() as slack:
-        bare = Stack.start(
-            redis_server.url_for(6),
-            slack.url,
-            tmp_path,
-            DOCKERVERSE_API_TOKEN="",
-            DASHBOARD_TOKEN="",
-            DOCKERVERSE_CORS_ORIGINS="https://ui.example.com",
-        )
-        try:
-            resp = httpx.get(f"{bare.web_url}/api/containers", headers={"Authorization": "Bearer x"})
-            assert resp.status_code == 503 and "DOCKERVERSE_API_TOKEN" in resp.json()["error"]
-            on = httpx.options(f"{bare.web_url}/api/containers", headers=preflight)
-            assert on.headers["access-control-allow-origin"] == "https://ui.example.com"
-        finally:
-            bare.stop()
+    unset = {"DOCKERVERSE_API_TOKEN": "", "DASHBOARD_TOKEN": "", "DOCKERVERSE_CORS_ORIGINS": "https://ui.example.com"}
+    with stack_factory(StackOptions(db=6, env=unset)) as bare:
+        resp = httpx.get(f"{bare.web_url}/api/containers", headers={"Authorization": "Bearer x"})
+        assert resp.status_code == 503 and "DOCKERVERSE_API_TOKEN" in resp.json()["error"]
+        on = httpx.options(f"{bare.web_url}/api/containers", headers=preflight)
+        assert on.headers["access-control-allow-origin"] == "https://ui.example.com"
 
 
 def test_metrics_count_decisions_and_read_the_fleet_from_redis(stack: Stack, api: httpx.Client) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -25,24 +25,13 @@ from bot.home_feed import FLEET_COMMAND, FLEET_KEY
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, free_port
 from tests.support.stack import API_TOKEN, SIGNING_SECRET, Stack, slack_signature
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 DB = 13
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web + one worker on Redis database 13."""
-    running = Stack.start(
-        redis_server.url_for(DB), slack_server.url, tmp_path_factory.mktemp("home"), DOCKERVERSE_HOME_REFRESH="60"
-    )
-    yield running
-    running.stop()
+STACK = StackOptions(db=DB, env={"DOCKERVERSE_HOME_REFRESH": "60"})
 
 
 @pytest.fixture

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import docker
 import pytest
 
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer
 from tests.support.stack import ROOT, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def doctor_stack(
-    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Stack, FakeSlack]]:
-    """Web and workers on Redis database 10, with the fake Slack."""
-    with FakeSlack() as slack:
-        stack = Stack.start(redis_server.url_for(10), slack.url, tmp_path_factory.mktemp("doc"))
-        yield stack, slack
-        stack.stop()
+STACK = StackOptions(db=10)
 
 
 def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -33,9 +23,8 @@ def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_doctor_passes_on_a_healthy_stack(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+def test_doctor_passes_on_a_healthy_stack(stack: Stack, slack: FakeSlack) -> None:
     """Every check green: policy, job key, Redis, the host's Docker and workers, Slack's auth.test."""
-    stack, slack = doctor_stack
     done = doctor({**stack.env, "UNSET_HOOK_SECRET": "set-for-this-check"})  # the policy names it
     assert done.returncode == 0, done.stdout + done.stderr
     for said in (
@@ -51,10 +40,9 @@ def test_doctor_passes_on_a_healthy_stack(doctor_stack: tuple[Stack, FakeSlack])
     assert slack.calls("auth.test")
 
 
-def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+def test_doctor_names_what_is_broken_and_how_to_fix_it(stack: Stack, slack: FakeSlack) -> None:
     """A Redis that does not answer, a missing hook secret and a rejected Slack token each get a ❌ that says
     what to do; the exit status is 1."""
-    stack, slack = doctor_stack
     slack.fail_next("auth.test", status=200, error="invalid_auth")
     broken = doctor({**stack.env, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0", "CI_HOOK_SECRET": ""})
     assert broken.returncode == 1
@@ -64,9 +52,8 @@ def test_doctor_names_what_is_broken_and_how_to_fix_it(doctor_stack: tuple[Stack
     assert "❌ Slack: auth.test refused SLACK_BOT_TOKEN: invalid_auth" in out
 
 
-def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+def test_doctor_fails_each_secret_that_is_not_a_real_key(stack: Stack) -> None:
     """A placeholder hook secret, a short API token and a malformed signing key each get a ❌ naming the variable."""
-    stack, _ = doctor_stack
     broken = doctor(
         {
             **stack.env,
@@ -88,9 +75,8 @@ def test_doctor_fails_each_secret_that_is_not_a_real_key(doctor_stack: tuple[Sta
         assert said in out, out
 
 
-def test_doctor_checks_the_socket_mode_token_too(doctor_stack: tuple[Stack, FakeSlack]) -> None:
+def test_doctor_checks_the_socket_mode_token_too(stack: Stack, slack: FakeSlack) -> None:
     """With SLACK_APP_TOKEN set, doctor asks Slack to open a Socket Mode connection with it."""
-    stack, slack = doctor_stack
     good = doctor({**stack.env, "SLACK_APP_TOKEN": "xapp-1-A1-1-abc"})
     assert "SLACK_APP_TOKEN opens Socket Mode connections" in good.stdout, good.stdout
     [asked] = slack.calls("apps.connections.open")

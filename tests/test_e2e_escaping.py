@@ -5,6 +5,7 @@ and no ``` that outside text opened or closed."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -15,8 +16,9 @@ import docker
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, Registry
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, Registry
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DB = 14
@@ -36,25 +38,20 @@ notify:
 WAIT = 60.0
 
 
+STACK = StackOptions(db=DB, policy_extra=NOTIFY)
+
+
 @pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, slack_server: FakeSlack, test_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack(stack_factory: StackFactory, slack_server: FakeSlack, test_image: str) -> Iterator[Stack]:
     """Web and worker, alerting on `dve-*` containers; ready once the watcher posted a first alert."""
-    running = Stack.start(
-        redis_server.url_for(DB), slack_server.url, tmp_path_factory.mktemp("escaping"), policy_extra=NOTIFY
-    )
-    client = docker.from_env()
-    try:
+    with stack_factory(STACK) as running, contextlib.closing(docker.from_env()) as client:
         name = f"dve-warmup-{uuid.uuid4().hex[:6]}"
         client.containers.run(test_image, ["sh", "-c", "exit 5"], name=name, detach=True, labels={TEST_LABEL: SESSION})
-        slack_server.wait_for("chat.postMessage", lambda c: name in str(c.params.get("text")), timeout=WAIT)
+        try:
+            slack_server.wait_for("chat.postMessage", lambda c: name in str(c.params.get("text")), timeout=WAIT)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{running.dump_logs()}") from None
         yield running
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{running.dump_logs()}") from None
-    finally:
-        client.close()
-        running.stop()
 
 
 # --- reading requests as Slack does ------------------------------------------------------------

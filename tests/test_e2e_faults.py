@@ -12,54 +12,50 @@ import pytest
 
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import start_redis
-from tests.support.stack import Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = pytest.mark.e2e
+# A stack per test, on database 0 (emptied before and after each test by `redis_url`): these tests kill things.
+FRESH = StackOptions(db=0)
 
 
 def test_redis_down_is_said_within_slacks_limit_and_service_resumes(
-    fake_slack: FakeSlack, docker_engine: docker.DockerClient, tmp_path: Path
+    slack: FakeSlack, stack_factory: StackFactory, docker_engine: docker.DockerClient, tmp_path: Path
 ) -> None:
     """With Redis gone the slash command is still answered in time, saying so; nothing runs later;
     when Redis is back the same processes serve again."""
     redis = start_redis(tmp_path / "redis")
-    stack = Stack.start(redis.url, fake_slack.url, tmp_path)
     try:
-        redis.stop()
-        resp = stack.slash("list", channel="C0DOWN", timeout=3.0)  # Slack gives up after 3 s
-        assert resp.status_code == 200
-        assert "cannot be reached" in resp.json()["text"] and "nothing was queued" in resp.json()["text"]
-        assert httpx.get(f"{stack.web_url}/readyz").status_code == 503
+        with stack_factory(FRESH, server=redis) as stack:
+            redis.stop()
+            resp = stack.slash("list", channel="C0DOWN", timeout=3.0)  # Slack gives up after 3 s
+            assert resp.status_code == 200
+            assert "cannot be reached" in resp.json()["text"] and "nothing was queued" in resp.json()["text"]
+            assert httpx.get(f"{stack.web_url}/readyz").status_code == 503
 
-        redis.start()  # same port, empty: the worker must register again by itself
-        stack.wait_ready(timeout=60)
-        chan = "C" + uuid.uuid4().hex[:8].upper()
-        assert "queued as job" in stack.slash("list", channel=chan).json()["text"]
-        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
-        assert not [c for c in fake_slack.calls() if c.params.get("channel") == "C0DOWN"]
+            redis.start()  # same port, empty: the worker must register again by itself
+            stack.wait_ready(timeout=60)
+            chan = "C" + uuid.uuid4().hex[:8].upper()
+            assert "queued as job" in stack.slash("list", channel=chan).json()["text"]
+            slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
+            assert not [c for c in slack.calls() if c.params.get("channel") == "C0DOWN"]
     finally:
-        stack.stop()
         redis.stop()
 
 
 def test_slack_rate_limit_is_waited_out_and_the_reply_arrives_once(
-    fake_slack: FakeSlack, redis_url: str, docker_engine: docker.DockerClient, tmp_path: Path
+    slack: FakeSlack, stack_factory: StackFactory, redis_url: str, docker_engine: docker.DockerClient
 ) -> None:
     """A 429 with Retry-After on chat.postMessage is retried after the wait: one reply, not lost, not doubled."""
-    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
-    try:
-        fake_slack.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
+    with stack_factory(FRESH) as stack:
+        slack.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
         chan = "C" + uuid.uuid4().hex[:8].upper()
         started = time.monotonic()
         stack.slash("help", channel=chan)
-        fake_slack.wait_for(
-            "chat.postMessage", lambda c: c.params.get("channel") == chan and c.status == 200, timeout=20
-        )
+        slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan and c.status == 200, timeout=20)
         assert time.monotonic() - started >= 1.0  # Retry-After honoured
-        attempts = [c.status for c in fake_slack.calls("chat.postMessage") if c.params.get("channel") == chan]
+        attempts = [c.status for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]
         assert attempts == [429, 200]
-    finally:
-        stack.stop()
 
 
 def _quick_worker_pid(redis_url: str, host: str = "local") -> int:
@@ -71,25 +67,39 @@ def _quick_worker_pid(redis_url: str, host: str = "local") -> int:
     return int(quick.pid)
 
 
+def _running(redis_url: str, queue: str = "dockerverse:local", timeout: float = 20.0) -> None:
+    """Until a worker has started a job of `queue` (RQ's registry of started jobs holds it)."""
+    import redis as redis_lib
+
+    deadline = time.monotonic() + timeout
+    with redis_lib.Redis.from_url(redis_url) as conn:
+        while not conn.zcard(f"rq:wip:{queue}"):
+            assert time.monotonic() < deadline, f"no job of {queue} started within {timeout:g} s"
+            time.sleep(0.1)
+
+
 def test_a_worker_killed_mid_job_is_reported_and_not_rerun(
-    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+    slack: FakeSlack,
+    stack_factory: StackFactory,
+    redis_url: str,
+    docker_cleanup: docker.DockerClient,
+    test_image: str,
 ) -> None:
     """SIGKILL during a `stop` (which takes Docker 10 s): the thread hears within 60 s that the job was
     interrupted, the stop is not run again, and the supervisor's new worker serves the next command."""
     import os
     import signal
 
-    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
-    try:
+    with stack_factory(FRESH) as stack:
         chan = "C" + uuid.uuid4().hex[:8].upper()
         name = f"dvtest-{uuid.uuid4().hex[:6]}"
         stack.slash(f"run {test_image} --name {name} -- sleep 300", channel=chan)  # PID 1 ignores SIGTERM
-        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
+        slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
         stack.slash(f"stop {name}", channel=chan)
-        time.sleep(2)  # Docker is now waiting out its 10 s before SIGKILL
+        _running(redis_url)  # Docker is now waiting out its 10 s before SIGKILL
         os.kill(_quick_worker_pid(redis_url), signal.SIGKILL)
         killed = time.monotonic()
-        told = fake_slack.wait_for(
+        told = slack.wait_for(
             "chat.postMessage",
             lambda c: c.params.get("channel") == chan and "interrupted" in c.params.get("text", ""),
             timeout=60,
@@ -97,22 +107,22 @@ def test_a_worker_killed_mid_job_is_reported_and_not_rerun(
         assert time.monotonic() - killed <= 60 and "not re-run" in told.params["text"]
         stack.wait_ready(timeout=30)  # the supervisor started another worker
         stack.slash("help", channel=chan)
-        fake_slack.wait_for(
+        slack.wait_for(
             "chat.postMessage",
             lambda c: c.params.get("channel") == chan and "Help" in c.params.get("text", ""),
             timeout=20,
         )
         assert not [
-            c
-            for c in fake_slack.calls()
-            if c.params.get("channel") == chan and "Stopped" in str(c.params.get("text", ""))
+            c for c in slack.calls() if c.params.get("channel") == chan and "Stopped" in str(c.params.get("text", ""))
         ]
-    finally:
-        stack.stop()
 
 
 def test_a_job_dequeued_by_a_worker_that_died_before_starting_it_runs_once(
-    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+    slack: FakeSlack,
+    stack_factory: StackFactory,
+    redis_url: str,
+    docker_cleanup: docker.DockerClient,
+    test_image: str,
 ) -> None:
     """RQ moves a job into the queue's intermediate list (BLMOVE) before starting it: a worker killed in
     between leaves it there, where RQ only fails it, silently, ten minutes later. It never ran, so it is
@@ -122,8 +132,7 @@ def test_a_job_dequeued_by_a_worker_that_died_before_starting_it_runs_once(
 
     import redis as redis_lib
 
-    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
-    try:
+    with stack_factory(FRESH) as stack:
         name = f"dvtest-{uuid.uuid4().hex[:6]}"
         assert stack.shell(f"run {test_image} --name {name} -- sleep 300").returncode == 0  # ignores SIGTERM
         busy = subprocess.Popen(  # keeps the quick worker busy for Docker's 10 s stop timeout
@@ -139,45 +148,44 @@ def test_a_job_dequeued_by_a_worker_that_died_before_starting_it_runs_once(
         moved = conn.lmove(queue, queue + ":intermediate", "LEFT", "RIGHT")  # the dying worker's BLMOVE
         assert moved is not None
         busy.wait(timeout=60)
-        done = fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=60)
+        done = slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=60)
         assert len(done) == 1 and "image" in str(done[0].params.get("text")), done
         assert not conn.llen(queue + ":intermediate")
-    finally:
-        stack.stop()
 
 
 def test_sigterm_is_a_warm_shutdown(
-    fake_slack: FakeSlack, redis_url: str, docker_cleanup: docker.DockerClient, test_image: str, tmp_path: Path
+    slack: FakeSlack,
+    stack_factory: StackFactory,
+    redis_url: str,
+    docker_cleanup: docker.DockerClient,
+    test_image: str,
 ) -> None:
     """SIGTERM to `dockerverse worker` lets a running job finish (its reply arrives), ends a follow with a
     note to its reader, and the workers exit."""
     import signal
 
-    stack = Stack.start(redis_url, fake_slack.url, tmp_path)
-    worker = stack.procs[0]
-    chan = "C" + uuid.uuid4().hex[:8].upper()
-    name = f"dvtest-{uuid.uuid4().hex[:6]}"
-    try:
+    with stack_factory(FRESH) as stack:
+        worker = stack.procs[0]
+        chan = "C" + uuid.uuid4().hex[:8].upper()
+        name = f"dvtest-{uuid.uuid4().hex[:6]}"
         stack.slash(f"run {test_image} --name {name} -- sleep 300", channel=chan)
-        fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
+        slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, timeout=20)
         follow = f"fol{uuid.uuid4().hex[:6]}"
         stack.slash(f"logs {name} --follow 5m", channel=follow.upper())
         stack.slash(f"stop {name}", channel=chan)
-        time.sleep(2)
+        _running(redis_url)
         worker.send_signal(signal.SIGTERM)
         # A stop takes Docker seconds, so its "running" message is edited to the result.
-        done = fake_slack.wait_for(
+        done = slack.wait_for(
             "chat.update",
             lambda c: c.params.get("channel") == chan and f"Stopped `{name}`" in c.params.get("text", ""),
             timeout=30,
         )
         assert done
-        note = fake_slack.wait_for(
+        note = slack.wait_for(
             "chat.update",
             lambda c: c.params.get("channel") == follow.upper() and "shutting down" in c.params.get("text", ""),
             timeout=30,
         )
         assert note
         assert worker.wait(timeout=30) == 0
-    finally:
-        stack.stop()

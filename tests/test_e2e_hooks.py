@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -18,23 +17,14 @@ import pytest
 
 from bot.hook_signatures import standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer
+from tests.support.jobs import settled
 from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web + one worker on Redis database 3."""
-    running = Stack.start(redis_server.url_for(3), slack_server.url, tmp_path_factory.mktemp("hooks"))
-    yield running
-    running.stop()
+STACK = StackOptions(db=3)
 
 
 def standard_headers(
@@ -105,7 +95,7 @@ def test_one_delivery_sent_twice_creates_one_container(
     assert first.status_code == again.status_code == 202
     assert first.json()["job_id"] == again.json()["job_id"] and again.json()["duplicate"] is True
     slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0HOOKS")
-    time.sleep(0.5)
+    assert settled(stack, first.json()["job_id"])["status"] == "finished"
     made = docker_cleanup.containers.list(all=True, filters={"label": "dockerverse.creator=hook:ci"})
     assert [c.labels["dockerverse.job"] for c in made] == [first.json()["job_id"]]
 
@@ -205,7 +195,10 @@ def test_bad_deliveries_are_refused_and_nothing_runs(stack: Stack, slack: FakeSl
     assert unparsed.status_code == 400 and "`run` needs IMAGE" in unparsed.json()["error"]
     badwait = hook(stack, "ci", {"command": "list", "wait": 600})
     assert badwait.status_code == 400 and "`wait`" in badwait.json()["error"]
-    time.sleep(0.5)
+    # A good delivery of the same command, queued after all of those: once it has ended, any job a refused
+    # one had queued would have run and said so in C0BAD.
+    good = hook(stack, "ci", {"command": "list", "channel": "C0GOOD"})
+    assert good.status_code == 202 and settled(stack, good.json()["job_id"])["status"] == "finished"
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0BAD"]
 
 

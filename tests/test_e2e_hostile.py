@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
-import docker
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.hook_signatures import github_key, github_signature
-from tests.support.fakeslack import FakeSlack
-from tests.support.services import RedisServer
 from tests.support.stack import GH_SECRET, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 CRAFTED = [
@@ -46,15 +43,7 @@ CRAFTED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hostile_stack(
-    redis_server: RedisServer, docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web and workers on Redis database 11."""
-    with FakeSlack() as slack:
-        stack = Stack.start(redis_server.url_for(11), slack.url, tmp_path_factory.mktemp("hostile"))
-        yield stack
-        stack.stop()
+STACK = StackOptions(db=11)
 
 
 def slash_is_answered(stack: Stack, text: str) -> None:
@@ -65,16 +54,16 @@ def slash_is_answered(stack: Stack, text: str) -> None:
 
 
 @pytest.mark.parametrize("text", CRAFTED)
-def test_crafted_commands_are_refused_or_run_safely(hostile_stack: Stack, text: str) -> None:
+def test_crafted_commands_are_refused_or_run_safely(stack: Stack, text: str) -> None:
     """Shell metacharacters, flags we do not offer, absurd numbers and sizes: answered, never run in a shell."""
-    slash_is_answered(hostile_stack, text)
+    slash_is_answered(stack, text)
 
 
 @given(st.text(max_size=400))
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_random_slash_text_is_always_answered(hostile_stack: Stack, text: str) -> None:
+def test_random_slash_text_is_always_answered(stack: Stack, text: str) -> None:
     """Any text at all gets a 200 with a message."""
-    slash_is_answered(hostile_stack, text)
+    slash_is_answered(stack, text)
 
 
 @given(
@@ -88,10 +77,10 @@ def test_random_slash_text_is_always_answered(hostile_stack: Stack, text: str) -
     )
 )
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_random_signed_hook_bodies_never_break_the_hook(hostile_stack: Stack, body: bytes) -> None:
+def test_random_signed_hook_bodies_never_break_the_hook(stack: Stack, body: bytes) -> None:
     """Signed but arbitrary bodies get a fitting 2xx or 4xx (or 503) with a JSON error, never a crash."""
-    resp = hostile_stack.http.post(
-        f"{hostile_stack.web_url}/hooks/gh",
+    resp = stack.http.post(
+        f"{stack.web_url}/hooks/gh",
         content=body,
         headers={
             "X-Hub-Signature-256": github_signature(github_key(GH_SECRET), body),

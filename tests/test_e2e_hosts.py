@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +12,10 @@ import docker
 import pytest
 import requests
 
-from tests.support.fakeslack import FakeSlack
 from tests.support.second_dockerd import SecondDaemon, start_second_dockerd
-from tests.support.services import TEST_IMAGE, RedisServer, build_test_image
+from tests.support.services import TEST_IMAGE, build_test_image
 from tests.support.stack import ROOT, Stack
+from tests.support.stack_factory import StackFactory, StackOptions, wait_served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,22 +35,16 @@ def beta_daemon(docker_engine: docker.DockerClient, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="module")
 def two_hosts(
-    redis_server: RedisServer, beta_daemon: SecondDaemon, tmp_path_factory: pytest.TempPathFactory
+    stack_factory: StackFactory, beta_daemon: SecondDaemon
 ) -> Iterator[tuple[Stack, subprocess.Popen[bytes]]]:
     """Web (default host alpha), `dockerverse worker` for alpha on the local socket and for beta over TLS."""
-    tmp = tmp_path_factory.mktemp("hosts")
-    with FakeSlack() as slack:
-        stack = Stack.start(
-            redis_server.url_for(9),
-            slack.url,
-            tmp,
-            workers=1,
-            DOCKERVERSE_HOST_NAME="alpha",
-            DOCKERVERSE_WORKER_TTL="16",
-            DOCKERVERSE_STREAM_WORKERS="1",
-        )
+    options = StackOptions(
+        db=9,
+        env={"DOCKERVERSE_HOST_NAME": "alpha", "DOCKERVERSE_WORKER_TTL": "16", "DOCKERVERSE_STREAM_WORKERS": "1"},
+    )
+    with stack_factory(options) as stack:
         beta = stack.spawn(
-            tmp / "beta.log",
+            stack.logs[0].with_name("beta.log"),
             "worker",
             "--docker-host-name",
             "beta",
@@ -61,11 +54,8 @@ def two_hosts(
                 "DOCKER_CERT_PATH": str(beta_daemon.client_certs),
             },
         )
-        deadline = time.monotonic() + 30
-        while "beta" not in stack.shell("hosts").stdout and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_served(stack, 2)
         yield stack, beta
-        stack.stop()
 
 
 def test_commands_route_by_host_and_fan_out(

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
@@ -26,30 +24,17 @@ from bot.grammar import parse
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload, open_envelope
 from bot.policy import Actor
 from bot.signing import HmacKey, Signer, generate, parse_signing_key, parse_verify_keys
-from tests.support.fakeslack import FakeSlack
-from tests.support.services import TEST_IMAGE, TEST_LABEL, RedisServer
-from tests.support.stack import API_TOKEN, JOB_KEY, ROOT, SIGNING_KEY, VERIFY_KEY, Stack
+from tests.support.jobs import settled
+from tests.support.services import TEST_IMAGE, TEST_LABEL
+from tests.support.stack import JOB_KEY, ROOT, SIGNING_KEY, VERIFY_KEY, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-FINAL = {"finished", "failed", "stopped", "canceled"}
 NEW, NEW_PUB = generate()
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web + one worker on Redis database 13; the worker trusts the old key and the new one (mid-rotation),
-    the web already signs with the new one."""
-    running = Stack.start(
-        redis_server.url_for(13),
-        slack_server.url,
-        tmp_path_factory.mktemp("keys"),
-        DOCKERVERSE_SIGNING_KEY=NEW,
-        DOCKERVERSE_VERIFY_KEY=f"{VERIFY_KEY},{NEW_PUB}",
-    )
-    yield running
-    running.stop()
+# The worker trusts the old key and the new one (mid-rotation); the web already signs with the new one.
+STACK = StackOptions(db=13, env={"DOCKERVERSE_SIGNING_KEY": NEW, "DOCKERVERSE_VERIFY_KEY": f"{VERIFY_KEY},{NEW_PUB}"})
 
 
 @pytest.fixture
@@ -57,18 +42,6 @@ def db(stack: Stack) -> Iterator[redis.Redis]:
     conn = redis.Redis.from_url(stack.env["REDIS_URL"])
     yield conn
     conn.close()
-
-
-def job_state(stack: Stack, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    """The job as the API shows it, once it is final."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = stack.http.get(
-            f"{stack.web_url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
-        ).json()
-        if state.get("status") in FINAL or time.monotonic() > deadline:
-            return dict(state)
-        time.sleep(0.1)
 
 
 def forge(db: redis.Redis, key: Signer, text: str) -> str:
@@ -99,7 +72,7 @@ def test_jobs_signed_with_any_key_but_the_webs_are_refused_and_never_run(
         parse_signing_key("K", stranger),
     ]
     for key in keys:
-        state = job_state(stack, forge(db, key, f"rm {victim.name} --force"))
+        state = settled(stack, forge(db, key, f"rm {victim.name} --force"))
         assert state["status"] == "failed" and "signature" in (state.get("error") or ""), state
     victim.reload()
     assert victim.status == "running"
@@ -112,7 +85,7 @@ def test_a_worker_with_old_and_new_verify_keys_runs_jobs_signed_by_either(
     with the old key; the worker never had a key that signs."""
     shell = stack.shell("list --all")
     assert shell.returncode == 0, shell.stdout + shell.stderr
-    old = job_state(stack, forge(db, parse_signing_key("K", SIGNING_KEY), "list --all"))
+    old = settled(stack, forge(db, parse_signing_key("K", SIGNING_KEY), "list --all"))
     assert old["status"] == "finished", old
     logs = stack.logs[0].read_text()
     assert "DOCKERVERSE_JOB_KEY is a shared secret" not in logs

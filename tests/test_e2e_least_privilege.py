@@ -17,8 +17,8 @@ import pytest
 from bot.dispatch import STOP_ACTION
 from tests.support import services
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import RedisServer
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 from tests.test_e2e_hooks import standard_headers
 
 pytestmark = pytest.mark.e2e
@@ -31,33 +31,14 @@ rate_limits:
 
 
 @pytest.fixture(scope="module")
-def bare(
-    redis_server: RedisServer, slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web and worker with no policy file at all."""
-    running = Stack.start(redis_server.url_for(13), slack_server.url, tmp_path_factory.mktemp("bare"), policy_text=None)
-    yield running
-    running.stop()
+def bare(stack_factory: StackFactory) -> Iterator[Stack]:
+    """Web and worker with no policy file at all (beside the module's `stack`)."""
+    with stack_factory(StackOptions(db=13, policy_text=None)) as running:
+        yield running
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """The test policy (viewer `*`), reads at 6 a minute, 2 follows each, 3 stream workers, a 64 KiB body cap."""
-    running = Stack.start(
-        redis_server.url_for(14),
-        slack_server.url,
-        tmp_path_factory.mktemp("least"),
-        policy_extra=LIMITS,
-        DOCKERVERSE_STREAM_WORKERS="3",
-        DOCKERVERSE_MAX_BODY="64k",
-    )
-    yield running
-    running.stop()
+# The test policy (viewer `*`), reads at 6 a minute, 2 follows each, 3 stream workers, a 64 KiB body cap.
+STACK = StackOptions(db=14, policy_extra=LIMITS, env={"DOCKERVERSE_STREAM_WORKERS": "3", "DOCKERVERSE_MAX_BODY": "64k"})
 
 
 def fresh(prefix: str = "U0L") -> str:

@@ -19,6 +19,7 @@ import pytest
 from tests.support import services
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.stack import API_TOKEN, ROOT, Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = pytest.mark.e2e
 SECRET = "s3cret"
@@ -34,16 +35,10 @@ def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.
 
 
 @pytest.fixture(scope="module")
-def stack(
-    locked_redis: services.RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def stack(stack_factory: StackFactory, locked_redis: services.RedisServer) -> Iterator[Stack]:
     """Web and worker on the password-protected Redis, with the fake Slack."""
-    running = Stack.start(locked_redis.url_for(1), slack_server.url, tmp_path_factory.mktemp("mask"))
-    yield running
-    running.stop()
+    with stack_factory(StackOptions(db=1), server=locked_redis) as running:
+        yield running
 
 
 def posts(slack: FakeSlack, chan: str, count: int) -> list[Call]:

@@ -7,6 +7,7 @@ later container's alert has arrived (a sentinel), never by waiting a while.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from tests.support.fakeslack import Call, FakeSlack
 from tests.support.relay import DockerRelay
 from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer
 from tests.support.stack import ROOT, Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DB = 12
@@ -62,35 +64,21 @@ def relay(tmp_path_factory: pytest.TempPathFactory, docker_engine: docker.Docker
     running.close()
 
 
+STACK = StackOptions(db=DB, workers=2, policy_extra=NOTIFY)
+
+
 @pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    relay: DockerRelay,
-    test_image: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def stack(stack_factory: StackFactory, slack_server: FakeSlack, relay: DockerRelay, test_image: str) -> Iterator[Stack]:
     """Web and two worker supervisors, whose Docker is the relay; ready once a first alert arrives."""
-    running = Stack.start(
-        redis_server.url_for(DB),
-        slack_server.url,
-        tmp_path_factory.mktemp("notify"),
-        workers=2,
-        policy_extra=NOTIFY,
-        DOCKER_HOST=relay.url,
-    )
-    client = docker.from_env()
-    try:
+    with stack_factory(STACK, DOCKER_HOST=relay.url) as running, contextlib.closing(docker.from_env()) as client:
         # The watcher reads events from when it connects: prove it is connected before the tests begin.
         name = f"dvn-warmup-{uuid.uuid4().hex[:6]}"
         client.containers.run(test_image, ["sh", "-c", "exit 5"], name=name, detach=True, labels={TEST_LABEL: SESSION})
-        slack_server.wait_for("chat.postMessage", lambda c: _about(c, ALERTS, name), timeout=WAIT)
+        try:
+            slack_server.wait_for("chat.postMessage", lambda c: _about(c, ALERTS, name), timeout=WAIT)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{running.dump_logs()}") from None
         yield running
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{running.dump_logs()}") from None
-    finally:
-        client.close()
-        running.stop()
 
 
 def _about(call: Call, channel: str, name: str) -> bool:

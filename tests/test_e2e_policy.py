@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,9 @@ import httpx
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer
+from tests.support.services import SESSION, TEST_LABEL
 from tests.support.stack import API_TOKEN, Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 EXTRA = """
@@ -26,24 +26,8 @@ rate_limits:
 ALLOWED, REFUSED, CONFIRM = "queued as job", "Not allowed", "⚠️"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web and workers on Redis database 7, with a 4-a-minute limit on changing commands and an audit file."""
-    tmp = tmp_path_factory.mktemp("policy")
-    running = Stack.start(
-        redis_server.url_for(7),
-        slack_server.url,
-        tmp,
-        policy_extra=EXTRA,
-        DOCKERVERSE_AUDIT_FILE=str(tmp / "audit.jsonl"),
-    )
-    yield running
-    running.stop()
+# A 4-a-minute limit on changing commands, and an audit file.
+STACK = StackOptions(db=7, policy_extra=EXTRA, env={"DOCKERVERSE_AUDIT_FILE": "{tmp}/audit.jsonl"})
 
 
 def user(prefix: str = "U0T") -> str:

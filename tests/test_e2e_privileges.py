@@ -19,8 +19,9 @@ import pytest
 
 from tests.support import services
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import RedisServer, Registry
+from tests.support.services import Registry
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 ALLOWED_NAMES = "dv-keep-*"
@@ -29,18 +30,7 @@ SOCKET = "/var/run/docker.sock"
 FINAL = ("✅", "❌", "⚠️")
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web and worker on Redis database 13; the policy lets containers named dv-keep-* keep privileges."""
-    running = Stack.start(
-        redis_server.url_for(13), slack_server.url, tmp_path_factory.mktemp("privileges"), policy_extra=EXTRA
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
+STACK = StackOptions(db=13, policy_extra=EXTRA)  # containers named dv-keep-* keep privileges
 
 
 @pytest.fixture

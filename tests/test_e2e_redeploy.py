@@ -25,8 +25,9 @@ import pytest
 import redis as redis_lib
 
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer, Registry, free_port
+from tests.support.services import SESSION, TEST_LABEL, Registry, free_port
 from tests.support.stack import CI_SECRET, Stack
+from tests.support.stack_factory import StackOptions
 
 REPO = "dockerverse-test/web"
 GOOD = "HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"
@@ -34,15 +35,7 @@ BAD = "HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD false"
 SLOW = "HEALTHCHECK --interval=2s --timeout=2s --retries=30 CMD test -f /tmp/ready"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    running = Stack.start(redis_server.url_for(15), slack_server.url, tmp_path_factory.mktemp("redeploy"))
-    try:
-        yield running
-    finally:
-        running.stop()
+STACK = StackOptions(db=15)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -14,24 +12,15 @@ import httpx
 import pytest
 
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import SESSION, TEST_LABEL, RedisServer
+from tests.support.jobs import acked_job, queued_by, settled
+from tests.support.services import SESSION, TEST_LABEL
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web + one worker on Redis database 1 (other tests flush database 0)."""
-    url = redis_server.url_for(1)
-    running = Stack.start(url, slack_server.url, tmp_path_factory.mktemp("stack"))
-    yield running
-    running.stop()
+STACK = StackOptions(db=1)  # other tests flush database 0
 
 
 def channel() -> str:
@@ -144,7 +133,8 @@ def test_viewer_cannot_run_or_remove(stack: Stack, slack: FakeSlack, test_image:
     assert "Not allowed: `run`" in text and "roles.operator" in text
     resp = stack.slash(f"run {test_image}", user="U0NOBODY", channel="C0DEPLOY")
     assert "queued as job" in resp.json()["text"]  # everyone in the deploy channel is an operator
-    time.sleep(0.5)
+    # Queued after the refused one: once it has ended, a job the refusal had queued would have said so.
+    settled(stack, acked_job(stack, resp.json()["text"]))
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]
 
 
@@ -153,7 +143,9 @@ def test_bad_signature_is_refused(stack: Stack, slack: FakeSlack) -> None:
     chan = channel()
     resp = stack.slash("list", channel=chan, secret="wrong-secret")
     assert resp.status_code == 401
-    time.sleep(0.5)
+    # The same command signed rightly, sent after it: once its job has ended, the refused one had its chance.
+    good = stack.slash("list", channel=channel())
+    settled(stack, acked_job(stack, good.json()["text"]))
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]
 
 
@@ -168,11 +160,12 @@ def test_url_verification(stack: Stack) -> None:
 
 def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, slack: FakeSlack) -> None:
     """An @-mention's reply goes in the mention's thread; Slack's retry of the same event runs nothing more."""
-    chan = channel()
+    chan, user = channel(), "U0M" + uuid.uuid4().hex[:8].upper()  # a viewer whose jobs are this test's alone
+    nothing = "dvnone-" + uuid.uuid4().hex[:8]  # a filter no container matches: the reply is one plain line
     event = {
         "type": "app_mention",
-        "user": "U0OPS",
-        "text": "<@U0LAN0Z89> list \u2014all",
+        "user": user,
+        "text": f"<@U0LAN0Z89> list \u2014all {nothing}",
         "ts": "1515449522.000016",
         "channel": chan,
         "event_ts": "1515449522.000016",
@@ -185,8 +178,10 @@ def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, sl
     )
     [reply] = posts(slack, chan)
     assert reply.params["thread_ts"] == "1515449522.000016"
-    assert "`list --all`" in text_of(reply) and "/docker" not in text_of(reply), text_of(reply)
-    time.sleep(1.0)
+    assert f"`list --all {nothing}`" in text_of(reply) and "/docker" not in text_of(reply), text_of(reply)
+    # Each queued job is audited as it is queued: one job for the mention and its retry, and it has ended.
+    [job] = queued_by(stack, user)
+    settled(stack, job)
     assert len([c for c in slack.calls("chat.postMessage") if c.params.get("channel") == chan]) == 1
 
 
@@ -221,18 +216,12 @@ def test_dm_reply_and_refusal_in_thread(stack: Stack, slack: FakeSlack) -> None:
     assert refusal.params["thread_ts"] == "1355517524.000001" and "`rm` needs NAME_OR_ID" in refusal.params["text"]
 
 
-def test_slack_not_configured_answers_503(
-    redis_server: RedisServer, slack_server: FakeSlack, docker_engine: docker.DockerClient, tmp_path: Path
-) -> None:
+def test_slack_not_configured_answers_503(stack_factory: StackFactory) -> None:
     """Without Slack credentials /slack/events answers 503 naming what to set; health still answers."""
-    url = redis_server.url_for(2)
-    bare = Stack.start(url, slack_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET="")
-    try:
+    with stack_factory(StackOptions(db=2, env={"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": ""})) as bare:
         resp = bare.slash("list")
         assert resp.status_code == 503 and "SLACK_BOT_TOKEN" in resp.json()["error"]
         assert httpx.get(f"{bare.web_url}/healthz").json() == {"ok": True}
-    finally:
-        bare.stop()
 
 
 def test_replayed_slack_example_is_refused(stack: Stack, slack: FakeSlack) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -16,8 +15,9 @@ from bot import commands as c
 from bot.jobs import ReplyTo, new_payload
 from bot.policy import Actor
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, Registry
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, Registry
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackOptions
 from workers.render import Outcome
 from workers.reply import SlackReplier
 
@@ -25,17 +25,7 @@ pytestmark = pytest.mark.e2e
 CHATTY = "i=0; while true; do i=$((i+1)); echo tick$i; usleep 50000; done"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web and the real `dockerverse worker` (quick and stream lanes) on Redis database 8."""
-    running = Stack.start(redis_server.url_for(8), slack_server.url, tmp_path_factory.mktemp("experience"))
-    yield running
-    running.stop()
+STACK = StackOptions(db=8)  # web and the real `dockerverse worker` (quick and stream lanes)
 
 
 def in_channel(slack: FakeSlack, chan: str, method: str | None = None) -> list[Call]:

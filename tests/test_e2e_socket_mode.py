@@ -21,8 +21,9 @@ from slack_sdk.models.views import View
 
 from tests.support.fake_socket_mode import APP_TOKEN, PAYLOADS, FakeSocketMode, shared_envelopes
 from tests.support.fakeslack import Call, FakeSlack
-from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, free_port
+from tests.support.services import MANAGED, SESSION, TEST_LABEL, free_port
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackFactory, StackOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -36,25 +37,18 @@ def socket_server(slack_server: FakeSlack) -> Iterator[FakeSocketMode]:
     fake.stop()
 
 
+STACK = StackOptions(db=12, env={"SLACK_APP_TOKEN": APP_TOKEN})  # web over HTTP and Socket Mode
+
+
 @pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer,
-    slack_server: FakeSlack,
-    socket_server: FakeSocketMode,
-    docker_engine: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Web (HTTP and Socket Mode) + one worker on Redis database 12."""
-    running = Stack.start(
-        redis_server.url_for(12), slack_server.url, tmp_path_factory.mktemp("socket"), SLACK_APP_TOKEN=APP_TOKEN
-    )
-    try:
-        socket_server.wait_connections(1)
-    except AssertionError:
-        running.stop()
-        raise AssertionError(running.dump_logs()) from None
-    yield running
-    running.stop()
+def stack(stack_factory: StackFactory, socket_server: FakeSocketMode) -> Iterator[Stack]:
+    """Web (HTTP and Socket Mode) + one worker, ready once it holds a Socket Mode connection."""
+    with stack_factory(STACK) as running:
+        try:
+            socket_server.wait_connections(1)
+        except AssertionError:
+            raise AssertionError(running.dump_logs()) from None
+        yield running
 
 
 @pytest.fixture

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import docker
 import pytest
-import redis
 
 from bot.errors import DockerverseError
 from bot.settings import Settings
 from tests.support import recorder
-from tests.support.fakeslack import FakeSlack
 from tests.support.proxy_allowlist import AllowList, AllowListError, normalize, report
-from tests.support.services import TEST_LABEL, RedisServer
+from tests.support.services import TEST_LABEL
 from tests.support.stack import Stack
+from tests.support.stack_factory import StackOptions
 from workers.gateway import DockerGateway
 
 ALLOW = AllowList.load()
@@ -158,15 +157,7 @@ def test_a_copy_joins_the_old_containers_networks_through_the_proxy(
     assert any(second in str(c["raw"]) and c["allowed"] for c in connects)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    redis_server: RedisServer, slack_server: FakeSlack, test_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    with redis.Redis.from_url(redis_server.url_for(DB)) as conn:
-        conn.flushdb()
-    running = Stack.start(redis_server.url_for(DB), slack_server.url, tmp_path_factory.mktemp("proxy"))
-    yield running
-    running.stop()
+STACK = StackOptions(db=DB)
 
 
 def test_a_worker_behind_the_proxy_runs_every_command(

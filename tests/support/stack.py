@@ -60,6 +60,18 @@ CI_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 GH_SECRET = "It's a Secret to Everybody"
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether any process of the group is alive (zombies, dead but not yet reaped, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     base = b"v0:" + timestamp.encode() + b":" + body
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
@@ -179,11 +191,16 @@ class Stack:
             with contextlib.suppress(ProcessLookupError):  # workers a killed supervisor left behind
                 os.killpg(proc.pid, signal.SIGKILL)
 
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGKILL a process and everything it started (a worker supervisor and its workers)."""
+    def kill(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+        """SIGKILL a process and everything it started (a worker supervisor and its workers), and return
+        only once all of them are dead: a worker still dying could take the next job (a pending BLMOVE)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        deadline = time.monotonic() + timeout
+        while _group_running(proc.pid):
+            assert time.monotonic() < deadline, f"process group {proc.pid} still runs {timeout:g} s after SIGKILL"
+            time.sleep(0.02)
 
     # --- playing Slack -------------------------------------------------------------------
 
