@@ -330,6 +330,23 @@ def build_test_image(tag: str = TEST_IMAGE, client: docker.DockerClient | None =
             client.close()
 
 
+def _remove(container: Container, attempts: int = 5) -> None:
+    """Force-remove one container. dockerd sometimes answers 500 ("unable to remove filesystem ...: device
+    or resource busy") while a dying container's mounts are released: try again shortly, a few times."""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True, v=True)
+            return
+        except docker.errors.NotFound:
+            return  # gone already (--rm)
+        except docker.errors.APIError as exc:
+            if "already in progress" in str(exc):  # being removed already (by --rm or another run)
+                return
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def remove_test_containers(image_tag: str = TEST_IMAGE, every_session: bool = False) -> int:
     """Force-remove containers labelled dockerverse.test (this session's value, unless ``every_session``)
     or started from `image_tag`."""
@@ -344,13 +361,7 @@ def remove_test_containers(image_tag: str = TEST_IMAGE, every_session: bool = Fa
             except docker.errors.APIError:
                 pass  # ancestor filter errors when the image does not exist: nothing to find
         for c in found.values():
-            try:
-                c.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass  # gone already (--rm)
-            except docker.errors.APIError as exc:
-                if "already in progress" not in str(exc):  # being removed already (by --rm or another run)
-                    raise
+            _remove(c)
         return len(found)
     finally:
         client.close()
