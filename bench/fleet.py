@@ -24,10 +24,11 @@ import redis
 
 from bench.pipeline import pct
 from bot import liveness
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.errors import QueueUnavailable
 from bot.jobs import ReplyTo
 from bot.policy import Actor, load_policy
+from bot.queues import connect
 from bot.settings import Settings
 from tests.support.fakeslack import FakeSlack
 from tests.support.second_dockerd import start_second_dockerd

@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from bot.dispatch import FINAL, Dispatcher, Submitted
+from bot.dispatch import Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
 from bot.jobstate import Line
 from bot.policy import Actor, Policy
+from bot.queues import FINAL
 from bot.settings import Settings
 from bot.text import plain
 from bot.waiter import Waiter

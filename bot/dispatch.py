@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -38,6 +36,7 @@ from bot.masking import mask_text
 from bot.metrics import Metrics
 from bot.policy import Actor, Policy
 from bot.policy_schema import READ_UNMANAGED
+from bot.queues import FINAL, queue_name
 from bot.settings import Settings
 from bot.slack_text import code, escape
 
@@ -53,12 +52,6 @@ RESULT_TTL = 7 * 24 * 3600
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def queue_name(host: str, lane: str = "quick") -> str:
-    """Each host has two lanes: quick commands, and long ones (log follows, pulls) with their own
-    workers, so a follow never holds up a `list` behind it."""
-    return f"dockerverse:{host}" if lane == "quick" else f"dockerverse:{host}:{lane}"
-
-
 def lane_of(command: c.Command) -> str:
     """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts."""
     if isinstance(command, c.Pull | c.Redeploy) or (isinstance(command, c.Logs) and command.follow):
@@ -67,20 +60,6 @@ def lane_of(command: c.Command) -> str:
 
 
 REDEPLOY_EXTRA = 900  # seconds a redeploy may take beyond its health timeout (pulling, stopping, rolling back)
-STOP_ACTION = "dockerverse_follow_stop"  # the Stop button on a follow in Slack; its value is the follow's key
-
-
-def connect(url: str, ride_out: bool = False) -> redis.Redis:
-    """A Redis client that fails fast: a slash command must be answered within 3 s. A worker's
-    (``ride_out``) on Sentinel retries through a failover instead: its job in hand must be recorded."""
-    patient = ride_out and redis_url.is_sentinel(url)
-    return redis_url.client(
-        url,
-        socket_connect_timeout=0.8,
-        socket_timeout=2.0,
-        health_check_interval=30,
-        retry=redis_url.failover_retry() if patient else Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-    )
 
 
 @dataclass(frozen=True)
@@ -526,6 +505,3 @@ class Dispatcher:
                 return state
             self.expire_if_stale(job_id)
         return self.job_state(job_id)
-
-
-FINAL = frozenset({"finished", "failed", "stopped", "canceled"})

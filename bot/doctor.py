@@ -10,7 +10,7 @@ from typing import TextIO
 import redis
 
 from bot import job_keys
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.errors import DockerverseError
 from bot.hosts import workers
 from bot.jobs import ReplyTo
@@ -19,6 +19,7 @@ from bot.keys import key_problem
 from bot.masking import mask_text
 from bot.notify import describe, watcher_key
 from bot.policy import Actor, Policy, load_policy
+from bot.queues import connect
 from bot.settings import Settings
 
 OK, WARN, FAIL = "✅", "⚠️ ", "❌"

@@ -19,9 +19,9 @@ from rq import Queue
 from bot import commands as c
 from bot import hosts as registry
 from bot.jobs import EXECUTE, Payload, ReplyTo, envelope, new_payload
+from bot.queues import PART_WAIT
 from bot.signing import Signer
 
-PART_WAIT = 20.0  # seconds for every host to answer
 PART_RESULT_TTL = 600
 
 

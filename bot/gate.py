@@ -13,10 +13,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 from bot import commands as c
 from bot.errors import CommandError, DockerverseError
-from bot.policy import Actor
+from bot.policy import SLACK_SOURCES, Actor
 from bot.slack_text import code
-
-SLACK_SOURCES = ("slash", "mention", "dm", "button")
 
 
 class NeedsConfirmation(DockerverseError):

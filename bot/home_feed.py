@@ -17,12 +17,13 @@ import redis
 from starlette.concurrency import run_in_threadpool
 
 from bot import audit
-from bot.dispatch import FINAL, Dispatcher
+from bot.dispatch import Dispatcher
 from bot.errors import DockerverseError
 from bot.home import JOBS_SHOWN as JOBS
 from bot.home import Fleet, Viewer, home_view
 from bot.jobs import ReplyTo
 from bot.policy import Actor, Policy
+from bot.queues import FINAL
 from bot.waiter import Waiter
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.dispatch import FINAL, SEEN_TTL, Dispatcher, Submitted
+from bot.dispatch import SEEN_TTL, Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.hook_signatures import verify_github, verify_standard
 from bot.jobs import ReplyTo
 from bot.keys import hook_variable, require_key
 from bot.policy import Actor, Hook
+from bot.queues import FINAL
 from bot.settings import Settings
 from bot.waiter import Waiter
 

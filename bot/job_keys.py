@@ -11,10 +11,15 @@ shared DOCKERVERSE_JOB_KEY is used for both, with a warning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.errors import DockerverseError
+from bot.keys import hook_variable, key_problem
 from bot.settings import Settings
 from bot.signing import HmacKey, Signer, SigningKey, Verifier, VerifyKeys, parse_signing_key, parse_verify_keys
+
+if TYPE_CHECKING:
+    from bot.policy import Policy
 
 SIGNING = "DOCKERVERSE_SIGNING_KEY"
 VERIFY = "DOCKERVERSE_VERIFY_KEY"
@@ -106,3 +111,22 @@ def local_sealer(settings: Settings) -> Signer:
     from bot.local_state import worker_secret  # file I/O, only for workers
 
     return HmacKey(worker_secret())
+
+
+def secret_problems(settings: Settings, policy: Policy) -> list[str]:
+    """What is wrong with the web's secrets: the job signing key, the API token, each hook's secret.
+
+    Unset optional secrets are fine: /api/* or that hook answers 503 until they are set.
+    """
+    found = []
+    for check in (lambda: web_keys(settings), settings.api_token_key):
+        try:
+            check()
+        except DockerverseError as exc:
+            found.append(exc.message)
+    for hook in policy.hooks.values():
+        secret = settings.lookup(hook.secret_env)
+        problem = key_problem(hook_variable(hook), secret, hook.schemes) if secret else None
+        if problem:
+            found.append(problem)
+    return found

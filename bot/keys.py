@@ -17,8 +17,7 @@ from bot.errors import DockerverseError
 from bot.hook_signatures import WHSEC, github_key, standard_key
 
 if TYPE_CHECKING:
-    from bot.policy import Hook, Policy
-    from bot.settings import Settings
+    from bot.policy import Hook
 
 MIN_KEY_BYTES = 16
 # Every value deploy/ ships where a secret goes (tests/test_keys.py holds deploy/.env.example to this list).
@@ -73,24 +72,3 @@ def require_key(variable: str, secret: str, scheme: str = PLAIN) -> bytes:
 
 def hook_variable(hook: Hook) -> str:
     return f"{hook.secret_env} (the secret of hook `{hook.name}`)"
-
-
-def secret_problems(settings: Settings, policy: Policy) -> list[str]:
-    """What is wrong with the web's secrets: the job signing key, the API token, each hook's secret.
-
-    Unset optional secrets are fine: /api/* or that hook answers 503 until they are set.
-    """
-    from bot.job_keys import web_keys  # here: bot.settings imports this module
-
-    found = []
-    for check in (lambda: web_keys(settings), settings.api_token_key):
-        try:
-            check()
-        except DockerverseError as exc:
-            found.append(exc.message)
-    for hook in policy.hooks.values():
-        secret = settings.lookup(hook.secret_env)
-        problem = key_problem(hook_variable(hook), secret, hook.schemes) if secret else None
-        if problem:
-            found.append(problem)
-    return found

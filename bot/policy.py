@@ -35,6 +35,9 @@ BUILT_IN = "built-in defaults"
 Source = Literal["slash", "mention", "dm", "hook", "api", "shell", "button", "home"]
 
 
+SLACK_SOURCES = ("slash", "mention", "dm", "button")  # where a person is asked to confirm in Slack
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asked: a Slack user (with the channel they asked in), a hook, a token or the console."""

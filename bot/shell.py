@@ -7,11 +7,12 @@ import sys
 from typing import Any, TextIO
 
 from bot.commands import Logs
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.errors import DockerverseError
 from bot.jobs import ReplyTo
 from bot.jobstate import Line
 from bot.policy import Actor, load_policy
+from bot.queues import connect
 from bot.settings import Settings
 from bot.text import plain
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot import confirm
-from bot.dispatch import STOP_ACTION, Dispatcher, Submitted
+from bot.dispatch import Dispatcher, Submitted
 from bot.errors import DockerverseError
 from bot.gate import NeedsConfirmation
 from bot.grammar import shown
@@ -32,6 +32,7 @@ from bot.home import REFRESH_ACTION
 from bot.home_feed import HomeFeed
 from bot.jobs import ReplyTo
 from bot.policy import Actor
+from bot.queues import STOP_ACTION
 from bot.settings import Settings
 from bot.slack_text import code
 

@@ -16,10 +16,10 @@ from rq.serializers import JSONSerializer
 from starlette.concurrency import run_in_threadpool
 
 from bot import redis_url
-from bot.dispatch import FINAL
 from bot.errors import QueueUnavailable
 from bot.follow_control import ALIVE_TTL, alive_record, follow_key
 from bot.jobstate import End, Line, as_str, describe, follow_entries, last_entry, result_stream
+from bot.queues import FINAL
 from bot.signing import Signer
 
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs

@@ -17,15 +17,15 @@ from starlette.routing import Route
 
 from bot.api import Api
 from bot.body_limit import BodyLimit
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.errors import DockerverseError
 from bot.home_feed import HomeFeed
 from bot.hooks import HookEndpoint
-from bot.job_keys import web_keys
-from bot.keys import secret_problems
+from bot.job_keys import secret_problems, web_keys
 from bot.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.openapi import DOCUMENT
 from bot.policy import Policy, load_policy
+from bot.queues import connect
 from bot.settings import Settings
 from bot.slack_app import SlackEndpoint, build_slack_app
 from bot.slack_socket import SocketMode

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import DockerverseError
-from bot.job_keys import web_keys, worker_keys
-from bot.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem, secret_problems
+from bot.job_keys import secret_problems, web_keys, worker_keys
+from bot.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem
 from bot.policy import Hook, Policy
 from bot.settings import Settings
 from bot.up import key_env

@@ -42,6 +42,7 @@ EDGES = {
         "workers/fanout.py",
         "bot/hosts.py",
         "bot/redis_url.py",
+        "bot/queues.py",
         "bot/doctor.py",
         "workers/reaper.py",
         "bot/metrics.py",

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.jobs import ReplyTo
 from bot.policy import Actor, Policy
+from bot.queues import connect
 from bot.redis_url import client
 from bot.settings import Settings
 from tests.support.services import free_port

@@ -11,9 +11,10 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bot import claims, replicas
-from bot.dispatch import Dispatcher, connect
+from bot.dispatch import Dispatcher
 from bot.jobs import ReplyTo
 from bot.policy import Actor, Policy
+from bot.queues import connect
 from bot.settings import Settings
 from tests.support.redis_ha import Node, server_args
 from tests.support.services import free_port

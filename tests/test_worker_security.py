@@ -14,10 +14,11 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from bot import commands as c
-from bot.dispatch import Dispatcher, connect, queue_name
+from bot.dispatch import Dispatcher
 from bot.errors import QueueUnavailable
 from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
 from bot.policy import Actor, Policy
+from bot.queues import connect, queue_name
 from bot.settings import Settings
 from bot.signing import HmacKey
 from tests.support.services import free_port

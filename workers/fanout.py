@@ -23,9 +23,9 @@ from bot import commands as c
 from bot import hosts as registry
 from bot import liveness
 from bot.blocks import STATE_EMOJI
-from bot.fleet import PART_WAIT
 from bot.jobs import Payload
 from bot.jobstate import result_stream
+from bot.queues import PART_WAIT
 from bot.slack_text import code, unescape
 from workers.render import Outcome, code_block, table
 

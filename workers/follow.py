@@ -16,9 +16,9 @@ import redis
 
 from bot import commands as c
 from bot import fair_share
-from bot.dispatch import STOP_ACTION
 from bot.follow_control import follow_key, reader_alive, stop_pressed
 from bot.jobs import Payload
+from bot.queues import STOP_ACTION
 from bot.signing import Verifier
 from bot.slack_text import clip, code, escape
 from bot.units import format_duration, parse_docker_time

@@ -16,10 +16,10 @@ from bot import audit
 from bot import commands as c
 from bot.blocks import LIVE, STATE_EMOJI
 from bot.errors import PolicyError
-from bot.gate import SLACK_SOURCES
 from bot.grammar import help_text
 from bot.jobs import Payload
 from bot.masking import mask_argv, mask_env, mask_text
+from bot.policy import SLACK_SOURCES
 from bot.slack_text import code, escape
 from bot.units import format_duration, format_size
 from workers import progress, quiet

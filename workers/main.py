@@ -26,11 +26,11 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
-from bot.dispatch import connect, queue_name
 from bot.errors import DockerverseError
 from bot.jobs import Payload, Unsigned
 from bot.notify import host_channels
 from bot.policy import load_policy
+from bot.queues import connect, queue_name
 from bot.redis_url import FAILOVER_SECONDS
 from bot.replicas import quietly_held as replicas_hold
 from bot.settings import Settings

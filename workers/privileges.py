@@ -14,8 +14,8 @@ import posixpath
 from typing import Any
 
 from bot.errors import PolicyError
-from bot.gate import SLACK_SOURCES
 from bot.jobs import Payload
+from bot.policy import SLACK_SOURCES
 
 SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 NAMESPACES = (("PidMode", "PID"), ("IpcMode", "IPC"), ("NetworkMode", "network"), ("UTSMode", "UTS"))

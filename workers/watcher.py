@@ -24,11 +24,11 @@ from typing import Any
 import redis
 import redis.lock
 
-from bot.dispatch import connect
 from bot.errors import DockerverseError
 from bot.job_keys import local_sealer
 from bot.notify import HOST_EVENTS, watcher_key
 from bot.policy import load_policy
+from bot.queues import connect
 from bot.settings import Settings
 from workers.alerts import Alerter
 from workers.gateway import DockerGateway
