@@ -23,13 +23,13 @@ from typing import Any
 import redis
 
 from bench.pipeline import pct
-from bot import liveness
-from bot.dispatch import Dispatcher
-from bot.errors import QueueUnavailable
-from bot.jobs import ReplyTo
-from bot.policy import Actor, load_policy
-from bot.queues import connect
-from bot.settings import Settings
+from bot.core.errors import QueueUnavailable
+from bot.core.policy import Actor, load_policy
+from bot.core.settings import Settings
+from bot.dispatch.dispatcher import Dispatcher
+from bot.wire import liveness
+from bot.wire.payload import ReplyTo
+from bot.wire.queues import connect
 from tests.support.fakeslack import FakeSlack
 from tests.support.second_dockerd import start_second_dockerd
 from tests.support.services import ensure_dockerd, start_redis

@@ -26,7 +26,7 @@ import httpx
 
 from bench import UNLIMITED
 from bench.pipeline import pct
-from bot.hook_signatures import github_key, github_signature
+from bot.core.hook_signatures import github_key, github_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import ensure_dockerd, free_port, start_redis
 from tests.support.stack import GH_SECRET, Stack

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.signing [N]
 
 Signs and checks the envelope of a typical job (a `run` with ports and env) N times each, through the
-same functions the web (bot.jobs.envelope) and a worker (bot.jobs.open_envelope) call. Pure CPU.
+same functions the web (bot.wire.payload.envelope) and a worker (bot.wire.payload.open_envelope) call. Pure CPU.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 import time
 
-from bot.grammar import parse
-from bot.jobs import ReplyTo, envelope, new_payload, open_envelope
-from bot.policy import Actor
-from bot.signing import HmacKey, Signer, Verifier, generate, parse_signing_key, parse_verify_keys
+from bot.core.grammar import parse
+from bot.core.policy import Actor
+from bot.wire.payload import ReplyTo, envelope, new_payload, open_envelope
+from bot.wire.signing import HmacKey, Signer, Verifier, generate, parse_signing_key, parse_verify_keys
 
 
 def per_call(n: int, key: Signer, check: Verifier) -> tuple[float, float]:

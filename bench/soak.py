@@ -27,7 +27,7 @@ import docker
 import redis as redis_lib
 
 from bench import UNLIMITED
-from bot.hosts import workers
+from bot.wire.hosts import workers
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, build_test_image, ensure_dockerd, free_port
 from tests.support.stack import Stack

@@ -23,7 +23,7 @@ import docker
 import httpx
 
 from bench.pipeline import pct
-from bot.units import parse_docker_time
+from bot.core.units import parse_docker_time
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, build_test_image, ensure_dockerd, start_redis
 from tests.support.stack import API_TOKEN, Stack

@@ -20,7 +20,7 @@ import redis as redis_lib
 from bench import UNLIMITED
 from bench.pipeline import pct
 from bench.soak import rss_mb
-from bot.hosts import workers
+from bot.wire.hosts import workers
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.services import TEST_IMAGE, build_test_image, ensure_dockerd, start_redis
 from tests.support.stack import SIGNING_SECRET, Stack, slack_signature

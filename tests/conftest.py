@@ -28,7 +28,7 @@ from tests.support.fakeslack import FakeSlack  # noqa: E402
 from tests.support.proxy_allowlist import AllowList, report  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 from tests.support.stack_factory import StackFactory, StackOptions  # noqa: E402
-from workers.gateway import DockerGateway  # noqa: E402
+from workers.docker.gateway import DockerGateway  # noqa: E402
 
 MARKERS = {
     "docker": "needs the Docker engine (started by the docker_engine fixture)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workers import alert_messages as msg
+from workers.alerts import messages as msg
 
 EVENT = {
     "Type": "container",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.support.proxy_allowlist import ALLOWLIST
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

@@ -21,7 +21,7 @@ import redis
 from docker.models.containers import Container
 from slack_sdk.models.views import View
 
-from bot.home_feed import FLEET_COMMAND, FLEET_KEY
+from bot.web.home_feed import FLEET_COMMAND, FLEET_KEY
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.services import MANAGED, SESSION, TEST_LABEL, RedisServer, free_port
 from tests.support.stack import API_TOKEN, SIGNING_SECRET, Stack, slack_signature

@@ -19,7 +19,7 @@ STACK = StackOptions(db=10)
 
 def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=90
+        [sys.executable, "-m", "bot.cli.main", "doctor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=90
     )
 
 

@@ -61,7 +61,7 @@ def test_slack_rate_limit_is_waited_out_and_the_reply_arrives_once(
 def _quick_worker_pid(redis_url: str, host: str = "local") -> int:
     import redis as redis_lib
 
-    from bot.hosts import workers
+    from bot.wire.hosts import workers
 
     [quick] = [w for w in workers(redis_lib.Redis.from_url(redis_url)) if w.host == host and "quick" in w.lanes]
     return int(quick.pid)
@@ -136,7 +136,7 @@ def test_a_job_dequeued_by_a_worker_that_died_before_starting_it_runs_once(
         name = f"dvtest-{uuid.uuid4().hex[:6]}"
         assert stack.shell(f"run {test_image} --name {name} -- sleep 300").returncode == 0  # ignores SIGTERM
         busy = subprocess.Popen(  # keeps the quick worker busy for Docker's 10 s stop timeout
-            [sys.executable, "-m", "bot.cli", "shell", "-c", f"stop {name}"], env=stack.env, stdout=subprocess.PIPE
+            [sys.executable, "-m", "bot.cli.main", "shell", "-c", f"stop {name}"], env=stack.env, stdout=subprocess.PIPE
         )
         conn = redis_lib.Redis.from_url(redis_url)
         deadline = time.monotonic() + 20

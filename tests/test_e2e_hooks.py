@@ -15,7 +15,7 @@ import docker
 import httpx
 import pytest
 
-from bot.hook_signatures import standard_key, standard_signature
+from bot.core.hook_signatures import standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.jobs import settled
 from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
@@ -62,7 +62,17 @@ def hook(
 
 
 def send(stack: Stack, command: str, *args: str, secret: str = CI_SECRET) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bot.cli", "send", f"{stack.web_url}/hooks/ci", command, "--secret", secret, *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot.cli.main",
+        "send",
+        f"{stack.web_url}/hooks/ci",
+        command,
+        "--secret",
+        secret,
+        *args,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.hook_signatures import github_key, github_signature
+from bot.core.hook_signatures import github_key, github_signature
 from tests.support.stack import GH_SECRET, Stack
 from tests.support.stack_factory import StackOptions
 

@@ -113,7 +113,7 @@ def test_plain_tcp_is_refused_and_tls_needs_client_certificates(beta_daemon: Sec
         "DOCKER_HOST": beta_daemon.tcp_url,
     }
     worker = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "worker", "--lane", "quick"],
+        [sys.executable, "-m", "bot.cli.main", "worker", "--lane", "quick"],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -20,10 +20,10 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from bot.grammar import parse
-from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload, open_envelope
-from bot.policy import Actor
-from bot.signing import HmacKey, Signer, generate, parse_signing_key, parse_verify_keys
+from bot.core.grammar import parse
+from bot.core.policy import Actor
+from bot.wire.payload import EXECUTE, ReplyTo, envelope, new_payload, open_envelope
+from bot.wire.signing import HmacKey, Signer, generate, parse_signing_key, parse_verify_keys
 from tests.support.jobs import settled
 from tests.support.services import TEST_IMAGE, TEST_LABEL
 from tests.support.stack import JOB_KEY, ROOT, SIGNING_KEY, VERIFY_KEY, Stack
@@ -116,7 +116,7 @@ def test_fleet_wide_list_is_split_and_signed_by_the_web(stack: Stack, db: redis.
 
 
 def start(stack: Stack, role: str, **env: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "bot.cli", role] + (["--lane", "quick"] if role == "worker" else ["--port", "9"])
+    args = [sys.executable, "-m", "bot.cli.main", role] + (["--lane", "quick"] if role == "worker" else ["--port", "9"])
     return subprocess.run(args, env={**stack.env, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import pytest
 
-from bot.queues import STOP_ACTION
+from bot.wire.queues import STOP_ACTION
 from tests.support import services
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack

@@ -26,7 +26,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _shell(
     env: dict[str, str], cwd: Path, *commands: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "bot.cli", "shell"] + [a for c in commands for a in ("-c", c)]
+    args = [sys.executable, "-m", "bot.cli.main", "shell"] + [a for c in commands for a in ("-c", c)]
     return subprocess.run(args, env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
 
 
@@ -36,7 +36,7 @@ def test_up_then_shell_runs_commands_with_embedded_redis(
     """`up` starts web, worker and an embedded Redis; `shell` runs commands on it; Ctrl-C stops everything."""
     env, port = _env(tmp_path), free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "bot.cli.main", "up", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

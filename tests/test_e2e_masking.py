@@ -89,7 +89,7 @@ def test_inspect_audit_and_jobs_never_show_a_containers_secrets(
 
 def doctor(env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=90
+        [sys.executable, "-m", "bot.cli.main", "doctor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=90
     )
     return done.stdout + done.stderr
 
@@ -113,7 +113,7 @@ def test_up_never_prints_the_redis_password(
     env.update(REDIS_URL=locked_redis.url_for(2), DOCKERVERSE_STATE_DIR=str(tmp_path / "state"))
     port = services.free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "bot.cli.main", "up", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

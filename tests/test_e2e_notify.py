@@ -25,7 +25,7 @@ import pytest
 import redis
 from docker.models.containers import Container
 
-from bot.notify import watcher_key
+from bot.core.notify import watcher_key
 from tests.support import recorder
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.relay import DockerRelay
@@ -326,7 +326,7 @@ def test_watcher_reconnects_since_its_last_event(
 def test_doctor_names_the_alert_channels_and_the_watching_worker(stack: Stack, redis_server: RedisServer) -> None:
     """`dockerverse doctor` lists each notify entry and which worker watches the host's events."""
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"],
+        [sys.executable, "-m", "bot.cli.main", "doctor"],
         env={**stack.env, "UNSET_HOOK_SECRET": "set-for-this-check"},
         cwd=ROOT,
         capture_output=True,

@@ -17,8 +17,8 @@ import docker
 import pytest
 import redis
 
-from bot.sealed import seal
-from bot.signing import HmacKey
+from bot.wire.sealed import seal
+from bot.wire.signing import HmacKey
 from tests.support.fakeslack import FakeSlack
 from tests.support.jobs import settled
 from tests.support.services import TEST_IMAGE, TEST_LABEL
@@ -164,7 +164,7 @@ def test_forged_and_tampered_redeploy_journals_are_ignored(
 
 def test_a_sealed_record_moved_changed_or_expired_is_refused(tmp_path: Path) -> None:
     """The seal covers the key, the data and the expiry: any change, a copy to another key, or age refuses it."""
-    from bot.sealed import unseal
+    from bot.wire.sealed import unseal
 
     key = HmacKey(b"k" * 32)
     raw = seal(key, "a", {"x": 1}, ttl=10, now=1000.0)

@@ -133,7 +133,7 @@ def test_rate_limit_per_actor_says_when_to_retry(stack: Stack, slack: FakeSlack)
 
 def test_hooks_are_rate_limited_with_retry_after(stack: Stack, slack: FakeSlack) -> None:
     """A hook over its limit gets 429 with Retry-After."""
-    from bot.hook_signatures import standard_key, standard_signature
+    from bot.core.hook_signatures import standard_key, standard_signature
     from tests.support.stack import CI_SECRET
 
     statuses, last = [], httpx.Response(200)

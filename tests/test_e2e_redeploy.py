@@ -143,7 +143,7 @@ def test_an_unhealthy_image_is_rolled_back_and_ci_fails(stack: Stack, publish: C
     before = start_service(stack, good, name, port)
     wait_page(port, "stable")
 
-    cmd = [sys.executable, "-m", "bot.cli", "send", f"{stack.web_url}/hooks/ci", f"redeploy {name} --image {bad}"]
+    cmd = [sys.executable, "-m", "bot.cli.main", "send", f"{stack.web_url}/hooks/ci", f"redeploy {name} --image {bad}"]
     sent = subprocess.run(
         [*cmd, "--secret", CI_SECRET, "--wait", "60"], env=stack.env, capture_output=True, text=True, timeout=120
     )
@@ -172,7 +172,7 @@ def test_one_redeploy_per_container_at_a_time(stack: Stack, publish: Callable[..
     name, port = f"dv-rd-{uuid.uuid4().hex[:6]}", free_port()
     start_service(stack, good, name, port)
     first = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "shell", "-c", f"redeploy {name} --image {slow} --health-timeout 8s"],
+        [sys.executable, "-m", "bot.cli.main", "shell", "-c", f"redeploy {name} --image {slow} --health-timeout 8s"],
         env=stack.env,
         stdout=subprocess.PIPE,
         text=True,

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import redis
 
-from bot import claims, redis_url
-from bot.hook_signatures import standard_key, standard_signature
+from bot.core.hook_signatures import standard_key, standard_signature
+from bot.wire import claims, redis_url
 from tests.support.fakeslack import FakeSlack
 from tests.support.redis_ha import SentinelCluster, make_tls, start_tls_redis, tls_url
 from tests.support.stack import API_TOKEN, CI_SECRET, Stack

@@ -41,7 +41,7 @@ def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.cli.main", *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -11,15 +11,15 @@ from typing import Any
 import docker
 import pytest
 
-from bot import commands as c
-from bot.jobs import ReplyTo, new_payload
-from bot.policy import Actor
+from bot.core import commands as c
+from bot.core.policy import Actor
+from bot.wire.payload import ReplyTo, new_payload
 from tests.support.fakeslack import Call, FakeSlack
 from tests.support.services import MANAGED, SESSION, TEST_LABEL, Registry
 from tests.support.stack import Stack
 from tests.support.stack_factory import StackOptions
-from workers.render import Outcome
-from workers.reply import SlackReplier
+from workers.slack.render import Outcome
+from workers.slack.reply import SlackReplier
 
 pytestmark = pytest.mark.e2e
 CHATTY = "i=0; while true; do i=$((i+1)); echo tick$i; usleep 50000; done"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from bot import fair_share
+from bot.wire import fair_share
 
 
 def test_an_actor_holds_at_most_its_cap_and_a_host_leaves_one_stream_worker(redis_url: str) -> None:

@@ -12,14 +12,14 @@ import docker
 import docker.errors
 import pytest
 
-from bot import commands as c
-from bot.errors import DockerFailure, DockerUnavailable, NotFound
-from bot.jobs import ReplyTo, new_payload
-from bot.policy import Actor
-from bot.units import PortMapping, parse_port
+from bot.core import commands as c
+from bot.core.errors import DockerFailure, DockerUnavailable, NotFound
+from bot.core.policy import Actor
+from bot.core.units import PortMapping, parse_port
+from bot.wire.payload import ReplyTo, new_payload
 from tests.support.services import TEST_LABEL, Registry, free_port
-from workers import handlers
-from workers.gateway import ContainerRow, DockerGateway, split_reference
+from workers.commands import handlers
+from workers.docker.gateway import ContainerRow, DockerGateway, split_reference
 
 MB = 1024**2
 # PID 1 of the test containers: exits at once on SIGTERM, so `stop` never waits 10 s for a SIGKILL.

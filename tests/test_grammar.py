@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import commands as c
-from bot.errors import CommandError
-from bot.grammar import help_text, normalize, parse
-from bot.specs import SPECS
-from bot.units import PortMapping
+from bot.core import commands as c
+from bot.core.errors import CommandError
+from bot.core.grammar import help_text, normalize, parse
+from bot.core.specs import SPECS
+from bot.core.units import PortMapping
 
 
 def test_list_with_all_and_filter() -> None:

@@ -9,15 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import docker
 
-from bot import commands as c
-from bot.jobs import Payload, ReplyTo, new_payload
-from bot.policy import Actor
+from bot.core import commands as c
+from bot.core.policy import Actor
+from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL
-from workers import handlers
-from workers.gateway import DockerGateway
-from workers.render import SECTION_LIMIT, Outcome
-from workers.reply import SlackReplier
+from workers.commands import handlers
+from workers.docker.gateway import DockerGateway
+from workers.slack.render import SECTION_LIMIT, Outcome
+from workers.slack.reply import SlackReplier
 
 MB = 1024**2
 MORE = re.compile(r"… (\d+) more lines? not shown")

@@ -1,4 +1,4 @@
-"""The App Home view (bot/home.py), pure: what needs attention, buttons by permission, Slack's limits.
+"""The App Home view (bot/web/home.py), pure: what needs attention, buttons by permission, Slack's limits.
 
 Every view is checked with slack_sdk's own models, which validate each block and warn (an error
 here) about any field they do not know.
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.home import MAX_BLOCKS, REFRESH_ACTION, Box, Fleet, Viewer, home_view
-from bot.policy import DEFAULT_PERMISSIONS, Actor, Policy
-from bot.slack_text import code, escape
+from bot.core.policy import DEFAULT_PERMISSIONS, Actor, Policy
+from bot.core.slack_text import code, escape
+from bot.web.home import MAX_BLOCKS, REFRESH_ACTION, Box, Fleet, Viewer, home_view
 
 POLICY = Policy(roles={"admin": ["U0ADMIN"], "operator": ["U0OPS"], "viewer": ["*"]}, permissions=DEFAULT_PERMISSIONS)
 NOW = 1_760_000_000.0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bot.hook_signatures import (
+from bot.core.hook_signatures import (
     github_key,
     github_signature,
     standard_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.image_refs import BadReference, parse_pattern, parse_reference
+from bot.core.image_refs import BadReference, parse_pattern, parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 

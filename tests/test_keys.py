@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import DockerverseError
-from bot.job_keys import secret_problems, web_keys, worker_keys
-from bot.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem
-from bot.policy import Hook, Policy
-from bot.settings import Settings
-from bot.up import key_env
+from bot.cli.up import key_env
+from bot.core.errors import DockerverseError
+from bot.core.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem
+from bot.core.policy import Hook, Policy
+from bot.core.settings import Settings
+from bot.wire.job_keys import secret_problems, web_keys, worker_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "0123456789abcdef0123456789abcdef"

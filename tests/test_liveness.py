@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import redis
 
-from bot import liveness
-from bot.dispatch import Dispatcher
-from bot.errors import QueueUnavailable
-from bot.home import Fleet, Viewer, home_view
-from bot.jobs import ReplyTo
-from bot.policy import Actor, Policy
-from bot.settings import Settings
+from bot.core.errors import QueueUnavailable
+from bot.core.policy import Actor, Policy
+from bot.core.settings import Settings
+from bot.dispatch.dispatcher import Dispatcher
+from bot.web.home import Fleet, Viewer, home_view
+from bot.wire import liveness
+from bot.wire.payload import ReplyTo
 from tests.support.fakeslack import FakeSlack
-from workers.host_watch import HostWatch
-from workers.reply import SlackReplier
+from workers.runtime.host_watch import HostWatch
+from workers.slack.reply import SlackReplier
 
 
 def conn_for(url: str) -> redis.Redis:

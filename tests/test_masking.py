@@ -6,10 +6,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot import commands as c
-from bot.errors import CommandError, DockerverseError
-from bot.grammar import parse, shown
-from bot.masking import MASK, mask_argv, mask_command, mask_env, mask_text, secret_flag
+from bot.core import commands as c
+from bot.core.errors import CommandError, DockerverseError
+from bot.core.grammar import parse, shown
+from bot.core.masking import MASK, mask_argv, mask_command, mask_env, mask_text, secret_flag
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAs3cr3t\n-----END RSA PRIVATE KEY-----"
 

@@ -8,9 +8,18 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.errors import DockerverseError
-from bot.notify import EVENTS, HOST_EVENTS, NotifyRule, RestartLoop, describe, host_channels, parse_notify, rules_for
-from bot.policy import load_policy
+from bot.core.errors import DockerverseError
+from bot.core.notify import (
+    EVENTS,
+    HOST_EVENTS,
+    NotifyRule,
+    RestartLoop,
+    describe,
+    host_channels,
+    parse_notify,
+    rules_for,
+)
+from bot.core.policy import load_policy
 
 
 def parse(entries: Any) -> tuple[NotifyRule, ...]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import commands as c
-from bot.errors import DockerverseError, PolicyError
-from bot.grammar import parse
-from bot.policy import Actor, Policy, load_policy, normalize_image
+from bot.core import commands as c
+from bot.core.errors import DockerverseError, PolicyError
+from bot.core.grammar import parse
+from bot.core.policy import Actor, Policy, load_policy, normalize_image
 
 POLICY = """
 roles:

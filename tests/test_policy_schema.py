@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import commands as c
-from bot.errors import DockerverseError
-from bot.policy import Hook, Limits, Policy, load_policy
-from bot.policy_schema import COMMANDS
+from bot.core import commands as c
+from bot.core.errors import DockerverseError
+from bot.core.policy import Hook, Limits, Policy, load_policy
+from bot.core.policy_schema import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from bot import commands as c
-from bot.errors import PolicyError
-from bot.jobs import ReplyTo, new_payload
-from bot.policy import Actor, Source
-from workers.privileges import found, gate
+from bot.core import commands as c
+from bot.core.errors import PolicyError
+from bot.core.policy import Actor, Source
+from bot.wire.payload import ReplyTo, new_payload
+from workers.docker.privileges import found, gate
 
 PLAIN: dict[str, Any] = {"HostConfig": {"NetworkMode": "bridge", "PidMode": "", "CapAdd": None, "Binds": []}}
 

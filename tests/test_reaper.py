@@ -12,7 +12,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from workers import reaper
+from workers.runtime import reaper
 
 QUEUE = "dockerverse:local"
 
@@ -79,7 +79,7 @@ def test_a_job_dequeued_but_never_started_is_queued_again_once(redis_url: str, m
 def test_a_job_its_dead_worker_had_claimed_ends_unrun_and_is_told(redis_url: str) -> None:
     """Claims are never given back: a job claimed by a worker that died before beginning it is not queued
     again (a replay could otherwise reuse the claim) but failed with the reason and listed to be told."""
-    from bot import claims
+    from bot.wire import claims
 
     conn = redis.Redis.from_url(redis_url)
     job = taken_by_a_worker_that_died(conn)

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.dispatch import Dispatcher
-from bot.jobs import ReplyTo
-from bot.policy import Actor, Policy
-from bot.queues import connect
-from bot.redis_url import client
-from bot.settings import Settings
+from bot.core.policy import Actor, Policy
+from bot.core.settings import Settings
+from bot.dispatch.dispatcher import Dispatcher
+from bot.wire.payload import ReplyTo
+from bot.wire.queues import connect
+from bot.wire.redis_url import client
 from tests.support.services import free_port
-from workers.main import build_worker
+from workers.runtime.main import build_worker
 
 
 def _start(args: list[str], port: int, password: str | None = None) -> subprocess.Popen[bytes]:

@@ -10,15 +10,15 @@ import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from bot import claims, replicas
-from bot.dispatch import Dispatcher
-from bot.jobs import ReplyTo
-from bot.policy import Actor, Policy
-from bot.queues import connect
-from bot.settings import Settings
+from bot.core.policy import Actor, Policy
+from bot.core.settings import Settings
+from bot.dispatch.dispatcher import Dispatcher
+from bot.wire import claims, replicas
+from bot.wire.payload import ReplyTo
+from bot.wire.queues import connect
 from tests.support.redis_ha import Node, server_args
 from tests.support.services import free_port
-from workers.main import build_worker
+from workers.runtime.main import build_worker
 
 pytestmark = pytest.mark.redis
 

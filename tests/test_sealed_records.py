@@ -6,11 +6,11 @@ import json
 
 import redis
 
-from bot import confirm
-from bot.follow_control import alive_record, follow_key, reader_alive, stop_pressed, stop_record
-from bot.jobs import ReplyTo
-from bot.signing import HmacKey, generate, parse_signing_key, parse_verify_keys
-from workers import quiet
+from bot.wire import confirm
+from bot.wire.follow_control import alive_record, follow_key, reader_alive, stop_pressed, stop_record
+from bot.wire.payload import ReplyTo
+from bot.wire.signing import HmacKey, generate, parse_signing_key, parse_verify_keys
+from workers.alerts import quiet
 
 SECRET, PUBLIC = generate()
 KEY = parse_signing_key("DOCKERVERSE_SIGNING_KEY", SECRET)  # the web's

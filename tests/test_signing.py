@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from bot import commands as c
-from bot.cli import main
-from bot.errors import DockerverseError
-from bot.job_keys import IGNORED, LEGACY_WARNING, describe, web_keys, worker_keys
-from bot.jobs import ReplyTo, Unsigned, envelope, new_payload, open_envelope
-from bot.policy import Actor
-from bot.settings import Settings
-from bot.signing import HmacKey, generate, parse_signing_key, parse_verify_keys
+from bot.cli.main import main
+from bot.core import commands as c
+from bot.core.errors import DockerverseError
+from bot.core.policy import Actor
+from bot.core.settings import Settings
+from bot.wire.job_keys import IGNORED, LEGACY_WARNING, describe, web_keys, worker_keys
+from bot.wire.payload import ReplyTo, Unsigned, envelope, new_payload, open_envelope
+from bot.wire.signing import HmacKey, generate, parse_signing_key, parse_verify_keys
 
 OLD, OLD_PUB = generate()
 NEW, NEW_PUB = generate()

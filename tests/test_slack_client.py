@@ -6,7 +6,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from tests.support.fakeslack import FakeSlack
-from workers.reply import SlackReplier
+from workers.slack.reply import SlackReplier
 
 
 def client(fake: FakeSlack) -> SlackReplier:

@@ -1,4 +1,4 @@
-"""The one escaping rule (bot/slack_text.py) and the ``` blocks built on it. Pure."""
+"""The one escaping rule (bot/core/slack_text.py) and the ``` blocks built on it. Pure."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import confirm
-from bot.slack_text import clip, code, escape, fenced, unescape
-from bot.text import plain
-from workers.alert_messages import Facts, unhealthy
-from workers.gateway import ContainerRow
-from workers.listing import row_blocks
-from workers.render import chunks, code_block
+from bot.core.plain_text import plain
+from bot.core.slack_text import clip, code, escape, fenced, unescape
+from bot.wire import confirm
+from workers.alerts.messages import Facts, unhealthy
+from workers.docker.gateway import ContainerRow
+from workers.slack.listing import row_blocks
+from workers.slack.render import chunks, code_block
 
 HOSTILE = "<!channel> <!here> <@U0ADMIN> <https://evil.example|login> &lt; ``` *bold*"
 MARKUP = re.compile(r"<[^<>]*>")

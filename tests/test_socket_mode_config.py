@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from bot.doctor import Doctor
-from bot.settings import Settings
-from bot.slack_socket import MAX_DELAY, backoff, token_problem
+from bot.cli.doctor import Doctor
+from bot.core.settings import Settings
+from bot.web.slack_socket import MAX_DELAY, backoff, token_problem
 
 
 def test_backoff_doubles_with_jitter_up_to_a_minute() -> None:

@@ -16,14 +16,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from bot.errors import DockerverseError
-from bot.settings import Settings
+from bot.core.errors import DockerverseError
+from bot.core.settings import Settings
 from tests.support import recorder
 from tests.support.proxy_allowlist import AllowList, AllowListError, normalize, report
 from tests.support.services import TEST_LABEL
 from tests.support.stack import Stack
 from tests.support.stack_factory import StackOptions
-from workers.gateway import DockerGateway
+from workers.docker.gateway import DockerGateway
 
 ALLOW = AllowList.load()
 DB = 14  # this module's own Redis database

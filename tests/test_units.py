@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.units import (
+from bot.core.units import (
     PortMapping,
     check_image,
     format_duration,

@@ -1,4 +1,4 @@
-"""Workers run only signed jobs for workers.tasks.execute; the dispatcher refuses fast when nothing can run."""
+"""Workers run only signed jobs for workers.runtime.tasks.execute; the dispatcher refuses fast when nothing can run."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from rq import Callback, Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from bot import commands as c
-from bot.dispatch import Dispatcher
-from bot.errors import QueueUnavailable
-from bot.jobs import EXECUTE, ReplyTo, envelope, new_payload
-from bot.policy import Actor, Policy
-from bot.queues import connect, queue_name
-from bot.settings import Settings
-from bot.signing import HmacKey
+from bot.core import commands as c
+from bot.core.errors import QueueUnavailable
+from bot.core.policy import Actor, Policy
+from bot.core.settings import Settings
+from bot.dispatch.dispatcher import Dispatcher
+from bot.wire.payload import EXECUTE, ReplyTo, envelope, new_payload
+from bot.wire.queues import connect, queue_name
+from bot.wire.signing import HmacKey
 from tests.support.services import free_port
-from workers.main import build_worker
+from workers.runtime.main import build_worker
 
 HOST = "local"
 KEY = "k" * 32  # the legacy shared key: in-process web and worker share these settings (test_e2e_job_keys: Ed25519)
@@ -86,7 +86,7 @@ def _assert_refused(conn: redis.Redis, job_id: str, reason: str) -> None:
 def test_job_for_another_function_is_refused_and_not_run(
     settings: Settings, conn: redis.Redis, queue: Queue, tmp_path: Path, func: str, make_args: Any
 ) -> None:
-    """A job written straight into Redis for any function but workers.tasks.execute fails, unrun."""
+    """A job written straight into Redis for any function but workers.runtime.tasks.execute fails, unrun."""
     marker = tmp_path / "pwned"
     job = queue.enqueue(func, *make_args(marker))
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.signing import generate
+from bot.wire.signing import generate
 from tests.support import recorder
 from tests.support.services import free_port
 
@@ -142,7 +142,7 @@ class Stack:
         out = log.open("wb")
         # Its own process group: a killed worker supervisor's workers can be killed with it.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "bot.cli.main", *args],
             env={**self.env, **(WEB_ONLY if args[0] == "worker" else {}), **(env or {})},
             cwd=ROOT,
             stdout=out,
@@ -174,7 +174,7 @@ class Stack:
 
     def shell(self, *commands: str) -> subprocess.CompletedProcess[str]:
         """`dockerverse shell -c ...` on this stack's Redis, as the console (admin)."""
-        args = [sys.executable, "-m", "bot.cli", "shell"] + [a for cmd in commands for a in ("-c", cmd)]
+        args = [sys.executable, "-m", "bot.cli.main", "shell"] + [a for cmd in commands for a in ("-c", cmd)]
         return subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     def stop(self) -> None:

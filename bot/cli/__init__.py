@@ -1,0 +1,1 @@
+"""The `dockerverse` command line: web, worker, up, shell, send, doctor, keygen."""

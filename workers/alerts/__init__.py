@@ -1,0 +1,1 @@
+"""Docker events turned into Slack alerts: the watcher, its incidents, and what alerts say."""

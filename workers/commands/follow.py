@@ -1,0 +1,241 @@
+"""`logs --follow`: a container's new lines go into a Redis stream as they come.
+
+The reader (the web's SSE relay, or the shell) holds `<stream>:alive` while it reads; when
+that sealed key lapses the follow stops reading from Docker (bot/wire/follow_control.py).
+It also ends when the container stops or its time is up. Lines are written in batches (every 50 ms or 500 lines), so a
+chatty container costs a round trip per batch, not per line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import redis
+
+from bot.core import commands as c
+from bot.core.slack_text import clip, code, escape
+from bot.core.units import format_duration, parse_docker_time
+from bot.wire import fair_share
+from bot.wire.follow_control import follow_key, reader_alive, stop_pressed
+from bot.wire.payload import Payload
+from bot.wire.queues import STOP_ACTION
+from bot.wire.signing import Verifier
+from workers.docker.access import readable
+from workers.docker.gateway import DockerGateway
+from workers.slack.render import Outcome
+from workers.slack.reply import Session
+
+# Set on SIGTERM: a follow ends early so the worker's warm shutdown does not wait an hour for it.
+STOPPING = threading.Event()
+STREAM_MAX = 10_000  # lines kept for a reader that fell behind or reconnects
+STREAM_TTL = 600  # seconds the stream outlives its follow, for a reconnect to pick up
+FLUSH_SECONDS = 0.05
+FLUSH_LINES = 500
+SLACK_EVERY = 1.0  # seconds between posts or edits in a thread: about Slack's pace for one channel
+SLACK_MESSAGE = 3500  # characters of lines per thread message, inside Slack's limits
+GRACE = 2.0  # seconds before the reader's key is first checked (the web sets it right after enqueueing)
+
+
+class Batcher:
+    def __init__(self, conn: redis.Redis, key: str) -> None:
+        self.conn, self.key = conn, key
+        self.pending: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.last = time.monotonic()
+
+    def add(self, stamp: str, line: str) -> None:
+        with self.lock:
+            self.pending.append((stamp, line))
+            due = len(self.pending) >= FLUSH_LINES or time.monotonic() - self.last >= FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self, end: str | None = None) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+            self.last = time.monotonic()
+            if not batch and end is None:
+                return
+            with self.conn.pipeline(transaction=False) as pipe:
+                for stamp, line in batch:
+                    pipe.xadd(self.key, {"ts": stamp, "line": line}, maxlen=STREAM_MAX, approximate=True)
+                if end is not None:
+                    pipe.xadd(self.key, {"end": end}, maxlen=STREAM_MAX, approximate=True)
+                    pipe.expire(self.key, STREAM_TTL)
+                pipe.execute()
+            self.sent += len(batch)
+
+
+class RedisSink:
+    """For the API's SSE relay and the shell: lines into a Redis stream, while the reader holds its key."""
+
+    def __init__(self, conn: redis.Redis, key: str, name: str, seal_key: Verifier) -> None:
+        self.conn, self.key, self.seal_key = conn, key, seal_key
+        self.out = Batcher(conn, key)
+        conn.xadd(key, {"start": name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
+
+    def add(self, stamp: str, line: str) -> None:
+        self.out.add(stamp, line)
+
+    def flush(self, end: str | None = None) -> None:
+        self.out.flush(end=end)
+
+    def gone(self) -> str | None:
+        return None if reader_alive(self.conn, self.seal_key, self.key) else "the reader disconnected"
+
+    @property
+    def sent(self) -> int:
+        return self.out.sent
+
+
+class SlackSink:
+    """For chat: lines into the job's thread, at most one post or edit a second, with a Stop button."""
+
+    def __init__(
+        self, conn: redis.Redis, key: str, session: Session, name: str, limit: float, seal_key: Verifier
+    ) -> None:
+        self.conn, self.key, self.session, self.seal_key = conn, key, session, seal_key
+        self.pending: list[str] = []
+        self.current: tuple[str, list[str]] | None = None  # the thread message being filled, and its lines
+        self.last = 0.0
+        self.sent = 0
+        self.lock = threading.Lock()
+        text = f"Following {code(name)} for up to {format_duration(limit)}; lines arrive in the thread."
+        session.progress(
+            text,
+            force=True,
+            blocks=[
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"⏳ {text}"}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": STOP_ACTION,
+                            "value": key,
+                            "text": {"type": "plain_text", "text": "Stop"},
+                        }
+                    ],
+                },
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": session.context()}]},
+            ],
+        )
+
+    def add(self, stamp: str, line: str) -> None:
+        with self.lock:
+            self.pending.append(line)
+
+    def flush(self, end: str | None = None) -> None:
+        with self.lock:
+            if not self.pending or (end is None and time.monotonic() - self.last < SLACK_EVERY):
+                return
+            lines, self.pending = self.pending, []
+            self.last = time.monotonic()
+        # Escaped before they are measured: an escaped line can be four times as long.
+        for line in (clip(escape(raw), SLACK_MESSAGE) for raw in lines):  # fill a message, then start another
+            if self.current and sum(len(x) + 1 for x in self.current[1]) + len(line) < SLACK_MESSAGE:
+                self.current[1].append(line)
+                continue
+            if self.current:
+                self.session.thread_update(self.current[0], _block(self.current[1]))
+            ts = self.session.thread_post(_block([line]))
+            self.current = (ts, [line]) if ts else None
+        if self.current:
+            self.session.thread_update(self.current[0], _block(self.current[1]))
+        self.sent += len(lines)
+
+    def gone(self) -> str | None:
+        return "Stop was pressed" if stop_pressed(self.conn, self.seal_key, self.key) else None
+
+
+def _block(lines: list[str]) -> str:
+    """Lines already escaped already (as `flush` does)."""
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def follow(
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None = None
+) -> Outcome:
+    try:
+        target = gw.container(cmd.target)
+        readable(target.managed, target.name, p)
+        return _follow(gw, cmd, p, conn, seal_key, session)
+    finally:  # its slot is free again for the next follow (bot/wire/fair_share.py; it lapses by itself too)
+        with contextlib.suppress(redis.RedisError):
+            fair_share.give_back(conn, p.actor.id, p.host, p.id)
+
+
+def _follow(
+    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None
+) -> Outcome:
+    key = follow_key(p.id)
+    after = parse_docker_time(cmd.after) if cmd.after else None
+    if after:  # resuming: everything from that second on, the lines already sent skipped below
+        row, chunks, close = gw.follow(cmd.target, "all", after[0])
+    else:
+        since = int(time.time() - cmd.since) if cmd.since is not None else None
+        row, chunks, close = gw.follow(cmd.target, cmd.tail, since)
+    limit = cmd.follow or 0.0
+    to_slack = session is not None and p.actor.source not in ("api", "shell")
+    out: RedisSink | SlackSink = (
+        SlackSink(conn, key, session, row.name, limit, seal_key)
+        if session and to_slack
+        else RedisSink(conn, key, row.name, seal_key)
+    )
+    ended = ["the container stopped"]
+    done = threading.Event()
+    started = time.monotonic()
+
+    def watch() -> None:
+        """Flush what waits, and stop the read when the reader left or time is up."""
+        checked = started
+        while not done.wait(FLUSH_SECONDS):
+            out.flush()
+            now = time.monotonic()
+            if STOPPING.is_set():
+                ended[0] = "the worker is shutting down (reconnect to resume)"
+            elif now - started >= limit:
+                ended[0] = f"its time limit ({format_duration(limit)}) was reached"
+            elif now - started >= GRACE and now - checked >= 1.0:
+                checked = now
+                gone = out.gone()
+                if gone is None:
+                    continue
+                ended[0] = gone
+            else:
+                continue
+            close()
+            return
+
+    watcher = threading.Thread(target=watch, name=f"follow-{p.id[:8]}", daemon=True)
+    watcher.start()
+    rest = b""
+    try:
+        for chunk in chunks:
+            *lines, rest = (rest + chunk).split(b"\n")
+            for raw in lines:
+                stamp, _, line = raw.decode("utf-8", errors="replace").partition(" ")
+                if after and _stamp(stamp) <= after:
+                    continue  # already sent before the reader reconnected
+                if cmd.grep is None or cmd.grep in line:
+                    out.add(stamp, line)
+    finally:
+        done.set()
+        watcher.join()
+        out.flush(end=ended[0])
+    took = format_duration(time.monotonic() - started)
+    return Outcome(
+        True,
+        f"Followed {code(row.name)} on {code(gw.host_name)} for {took}: {out.sent} lines; ended because {ended[0]}.",
+        data={"id": row.id, "name": row.name, "lines": out.sent, "ended": ended[0]},
+    )
+
+
+def _stamp(text: str) -> tuple[int, int]:
+    try:
+        return parse_docker_time(text)
+    except ValueError:
+        return (0, 0)

@@ -1,0 +1,1 @@
+"""A worker process: its RQ worker and supervisor, admitting a job, running it, housekeeping."""
