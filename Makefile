@@ -23,6 +23,7 @@ lint: install
 	$(VENV)/bin/ruff check bot workers tests bench
 	$(VENV)/bin/ruff format --check bot workers tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # One machine, one command: web + worker + embedded Redis on the local Docker (started if needed).
 up: install

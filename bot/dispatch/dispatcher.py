@@ -33,7 +33,7 @@ from bot.core.settings import Settings
 from bot.core.slack_text import code, escape
 from bot.dispatch import fleet
 from bot.dispatch.gate import NeedsConfirmation, RateLimit, RateLimited, check_streaming, confirmation_question
-from bot.web.metrics import Metrics
+from bot.dispatch.metrics import Metrics
 from bot.wire import audit, claims, confirm, fair_share, hosts, liveness, redis_url, replicas
 from bot.wire.follow_control import alive_record, follow_key, stop_record
 from bot.wire.job_keys import web_keys

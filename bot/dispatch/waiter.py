@@ -10,10 +10,10 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from anyio.to_thread import run_sync as run_in_threadpool
 from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
-from starlette.concurrency import run_in_threadpool
 
 from bot.core.errors import QueueUnavailable
 from bot.wire import redis_url

@@ -19,12 +19,12 @@ from bot.core.errors import DockerverseError
 from bot.core.policy import Policy, load_policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.dispatch.waiter import Waiter
 from bot.web.api import Api
 from bot.web.body_limit import BodyLimit
 from bot.web.home_feed import HomeFeed
 from bot.web.hooks import HookEndpoint
-from bot.web.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.web.openapi import DOCUMENT
 from bot.web.slack_app import SlackEndpoint, build_slack_app
 from bot.web.slack_socket import SocketMode
