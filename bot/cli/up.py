@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.local_state import clear_state, state_dir, write_state
 from bot.core.masking import mask_text
 from bot.core.settings import Settings
+from bot.web.dashboard.signin_codes import signin_line
 from bot.wire.job_keys import web_keys
 from bot.wire.signing import SigningKey, generate
 
@@ -105,6 +106,7 @@ def run_up(settings: Settings, host: str, port: int) -> int:
             f"Dockerverse is up.\n  web     {web_url}  ({slack})\n"
             f"  worker  Docker host `{settings.host_name}`\n"
             f"  redis   {'embedded at ' + redis_url if embedded else mask_text(redis_url)}\n"
+            f"  {signin_line(env | web_env, redis_url, web_url)}\n"
             "Talk to it from another terminal: dockerverse shell    (Ctrl-C here stops everything)",
             flush=True,
         )

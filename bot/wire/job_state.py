@@ -31,6 +31,7 @@ def describe(job: Job, result: Result | None) -> dict[str, Any]:
         "error": error,
         "createdAt": ms(job.created_at.timestamp() if job.created_at else None),
         "endedAt": ms(job.ended_at.timestamp() if job.ended_at else None),
+        "progress": (job.meta or {}).get("progress"),  # a pull's layer totals while it runs (for the dashboard)
     }
 
 
