@@ -150,6 +150,7 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": ["string", "null"]},
             "createdAt": {"type": ["integer", "null"]},
             "endedAt": {"type": ["integer", "null"]},
+            "progress": {"type": ["string", "null"], "description": "a pull's layer totals while it runs"},
         },
     },
     "AuditEntry": {
@@ -281,13 +282,61 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# The dashboard's routes (bot/web/api_actions.py); `?host=H` names the Docker host on any /api route.
+HOST = {"name": "host", "in": "query", "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}
+
+
+def _object(*required: str) -> dict[str, Any]:
+    return {"200": _json({"type": "object", "required": list(required)})}
+
+
+PULL = {
+    "type": "object",
+    "required": ["image"],
+    "additionalProperties": False,
+    "properties": {"image": IMAGE_ID["schema"]},
+}
+PATHS |= {
+    "/api/fleet": {
+        "get": _op(
+            "Every host's containers (as Container, each with its `host`), the hosts that answered, silent and down",
+            _object("containers", "hosts", "silent", "down", "at"),
+            *COMMON,
+            parameters=[{"name": "fresh", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
+        ),
+    },
+    "/api/hosts": {
+        "get": _op("Every Docker host: workers, Docker, containers, last heartbeat", _object("hosts"), *COMMON)
+    },
+    "/api/jobs": {
+        "get": _op(
+            "Recent jobs as audit entries: everyone's for the top role, the caller's own otherwise",
+            _object("entries", "scope"),
+            400,
+            401,
+            503,
+            parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+        ),
+    },
+    "/api/images/pull": {
+        "post": _op(
+            "Start a pull: 202 with the job's status_url, where its progress and result show",
+            {"202": _json({"type": "object", "required": ["job_id", "status_url"]}, "Accepted")},
+            *COMMON,
+            parameters=[HOST],
+            requestBody={"required": True, "content": {"application/json": {"schema": PULL}}},
+        ),
+    },
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "Dockerverse API",
         "version": "1",
         "description": "Docker through signed jobs; the web "
-        "process never touches Docker. Every call waits for its job (at most 30 s, then 504).",
+        "process never touches Docker. Every call waits for its job (at most 30 s, then 504). "
+        "`?host=H` on any route runs its command on Docker host H.",
     },
     "paths": PATHS,
     "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
