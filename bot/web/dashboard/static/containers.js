@@ -1,12 +1,13 @@
 // Containers tab: every host's containers, filtered and sorted here; Start, Stop, Restart, Remove
 // through /api/containers/{id}/... with ?host=, so the policy decides as for any other client.
 import { call } from './api.js';
-import { $, cell, h, plain } from './dom.js';
+import { $, h, plain } from './dom.js';
 import { fleet, listen, refresh, watch } from './fleet.js';
 import * as logs from './logs.js';
 
 const LIVE = new Set(['running', 'restarting', 'paused']);
 const rows = new Map(); // host/id -> { tr, sig }
+const byKey = new Map(); // host/id -> the container as last listed
 let ui;
 let sortKey = 'name';
 let sortDir = 1;
@@ -17,6 +18,7 @@ export function health(c) {
   return found ? found[1].replace('health: ', '') : '';
 }
 
+const collator = new Intl.Collator(undefined, { numeric: true }); // one for every comparison: making one is slow
 const key = (c) => `${c.host}/${c.id}`;
 const text = (c, column) => (column === 'health' ? health(c) : column === 'ports' ? c.ports.join(', ') : String(c[column] ?? ''));
 
@@ -26,9 +28,10 @@ export function setup(context) {
     if (error) ui.say(error.message, true);
     render();
   });
+  $('#c-table .body').addEventListener('click', clicked);
   $('#c-filter').addEventListener('input', render);
   $('#c-state').addEventListener('change', render);
-  for (const button of document.querySelectorAll('#c-table th button')) {
+  for (const button of document.querySelectorAll('#c-table [role=columnheader] button')) {
     button.addEventListener('click', () => {
       sortDir = sortKey === button.dataset.sort ? -sortDir : 1;
       sortKey = button.dataset.sort;
@@ -53,19 +56,25 @@ function visible() {
     const hay = `${c.host} ${c.name} ${c.image} ${c.status} ${c.statusText} ${c.ports.join(' ')} ${c.id.slice(0, 12)}`.toLowerCase();
     return words.every((w) => hay.includes(w));
   });
-  return list.sort((a, b) => sortDir * text(a, sortKey).localeCompare(text(b, sortKey), undefined, { numeric: true }) ||
-    a.name.localeCompare(b.name));
+  return list.sort((a, b) => sortDir * collator.compare(text(a, sortKey), text(b, sortKey)) ||
+    collator.compare(a.name, b.name));
 }
 
 export function render() {
   const list = visible();
-  const tbody = $('#c-table tbody');
+  const tbody = $('#c-table .body');
   const seen = new Set();
   const wanted = list.map((c) => {
     seen.add(key(c));
     return row(c);
   });
-  for (const [k, entry] of rows) if (!seen.has(k)) { entry.tr.remove(); rows.delete(k); }
+  for (const [k, entry] of rows) {
+    if (!seen.has(k)) {
+      entry.tr.remove();
+      rows.delete(k);
+      byKey.delete(k);
+    }
+  }
   // Rows are moved only when the order changed: a moved row would lose a keyboard user's focus.
   const order = [...tbody.children];
   if (order.length !== wanted.length || wanted.some((tr, i) => order[i] !== tr)) {
@@ -73,7 +82,7 @@ export function render() {
     frag.append(...wanted);
     tbody.replaceChildren(frag);
   }
-  for (const th of document.querySelectorAll('#c-table th')) {
+  for (const th of document.querySelectorAll('#c-table [role=columnheader]')) {
     const by = th.querySelector('button')?.dataset.sort;
     if (by === sortKey) th.setAttribute('aria-sort', sortDir > 0 ? 'ascending' : 'descending');
     else th.removeAttribute('aria-sort');
@@ -84,42 +93,56 @@ export function render() {
   $('#c-note').textContent = notes.join(' ') + (fleet.at ? ` As of ${new Date(fleet.at).toLocaleTimeString()}.` : '');
 }
 
+// One row made by hand, then cloned for every container: cloning is several times faster than building.
+const LABELS = ['Host', 'Name', 'State', 'Health', 'Image', 'Ports', 'Status', 'Actions'];
+const CLASSES = { Actions: 'actions' };
+const BLANK = h('div', { role: 'row', class: 'row' },
+  ...LABELS.map((label) => h('div', { role: 'cell', 'data-label': label, class: CLASSES[label] })));
+const BUTTON = h('button', { type: 'button' });
+
 function row(c) {
   const k = key(c);
+  byKey.set(k, c);
   const sig = JSON.stringify([c.name, c.status, c.statusText, c.image, c.ports, busy.has(k)]);
   const entry = rows.get(k);
   if (entry && entry.sig === sig) return entry.tr;
-  const tr = entry?.tr || h('tr', { 'data-key': k });
-  const state = h('span', { class: `state ${c.status}`, text: c.status });
-  const healthy = health(c);
+  const tr = entry?.tr || BLANK.cloneNode(true);
+  tr.dataset.key = k;
   const focused = tr.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-  tr.replaceChildren(
-    cell('Host', c.host),
-    cell('Name', c.name),
-    cell('State', state),
-    cell('Health', healthy ? h('span', { class: `health ${healthy}`, text: healthy }) : ''),
-    cell('Image', c.image, 'wrap'),
-    cell('Ports', c.ports.join(', ')),
-    cell('Status', c.statusText || '', 'nowrap'),
-    cell('Actions', actions(c, busy.has(k)), 'actions'),
-  );
+  const [host, name, state, healthCell, image, ports, status, actions] = tr.children;
+  host.textContent = c.host;
+  name.textContent = c.name;
+  state.replaceChildren(h('span', { class: `state ${c.status}`, text: c.status }));
+  const healthy = health(c);
+  healthCell.replaceChildren(healthy ? h('span', { class: `health ${healthy}`, text: healthy }) : '');
+  image.textContent = c.image;
+  ports.textContent = c.ports.join(', ');
+  status.textContent = c.statusText || '';
+  actions.replaceChildren(...buttons(c, busy.has(k)));
   if (focused) (tr.querySelector(`[data-action=${focused}]`) || tr.querySelector('button'))?.focus();
   rows.set(k, { tr, sig });
   return tr;
 }
 
-function actions(c, working) {
-  const wrap = document.createDocumentFragment();
-  const live = LIVE.has(c.status);
-  const verbs = live ? ['stop', 'restart'] : ['start'];
-  for (const verb of [...verbs, 'logs', 'remove']) {
+function buttons(c, working) {
+  const verbs = LIVE.has(c.status) ? ['stop', 'restart'] : ['start'];
+  return [...verbs, 'logs', 'remove'].map((verb) => {
     const label = verb[0].toUpperCase() + verb.slice(1);
-    wrap.append(h('button', {
-      type: 'button', 'data-action': verb, class: verb === 'remove' ? 'danger' : null, disabled: working,
-      'aria-label': `${label} ${c.name} on ${c.host}`, text: label, onclick: () => act(c, verb),
-    }));
-  }
-  return wrap;
+    const button = BUTTON.cloneNode();
+    button.dataset.action = verb;
+    button.textContent = label;
+    button.setAttribute('aria-label', `${label} ${c.name} on ${c.host}`);
+    if (verb === 'remove') button.className = 'danger';
+    button.disabled = working;
+    return button;
+  });
+}
+
+// One listener for every button in the table: the row says which container, the button what to do.
+function clicked(event) {
+  const button = event.target.closest('button[data-action]');
+  const c = button && byKey.get(button.closest('[role=row]').dataset.key);
+  if (c) act(c, button.dataset.action);
 }
 
 const DONE = { start: 'Started', stop: 'Stopped', restart: 'Restarted' };

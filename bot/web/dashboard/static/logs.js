@@ -4,6 +4,7 @@ import { ApiError, answer, url } from './api.js';
 import { $, h } from './dom.js';
 import { fleet, listen, refresh } from './fleet.js';
 
+const collator = new Intl.Collator(undefined, { numeric: true });
 const KEEP = 5000; // lines kept in the page; older ones drop off the top
 let ui;
 let lines = [];
@@ -14,7 +15,9 @@ let lastId = '';
 
 export function setup(context) {
   ui = context;
-  listen(() => pickable());
+  listen(() => {
+    if (!$('#panel-logs').hidden) pickable(); // the list of a thousand names is built only when it is seen
+  });
   $('#logs-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const chosen = fleet.containers.find((c) => `${c.host}/${c.id}` === $('#l-container').value);
@@ -36,7 +39,7 @@ function pickable() {
   const was = select.value || (stream ? `${stream.target.host}/${stream.target.id}` : '');
   const options = fleet.containers
     .slice()
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => collator.compare(a.name, b.name))
     .map((c) => h('option', { value: `${c.host}/${c.id}`, text: `${c.name} (${c.host}, ${c.status})` }));
   select.replaceChildren(...options);
   if (was) select.value = was;
