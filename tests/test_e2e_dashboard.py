@@ -107,12 +107,17 @@ def test_sign_in_then_stop_and_start_a_container_made_outside_the_bot(page: Page
 def test_a_new_container_appears_without_a_reload(
     page: Page, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
-    """The table polls the fleet: a container made after the page loaded shows up on its own."""
+    """The table polls the fleet: a container made after the page loaded shows up on its own; filter and sort."""
     sign_in(page)
     expect(page.locator("#c-count")).to_contain_text("containers")
     name = f"dvdash-{uuid.uuid4().hex[:8]}"
     docker_cleanup.containers.run(test_image, ["sleep", "300"], name=name, detach=True, labels={TEST_LABEL: SESSION})
     expect(row(page, name).locator(".state")).to_have_text("running")
+    page.get_by_label("Filter").fill(name)
+    expect(page.locator("#c-count")).to_contain_text("1 of ")
+    expect(page.locator("#c-table .body [role=row]")).to_have_count(1)
+    page.get_by_role("button", name="Name", exact=True).click()
+    expect(page.get_by_role("columnheader", name="Name")).to_have_attribute("aria-sort", "descending")
 
 
 def test_logs_follow_live_with_pause_search_and_download(page: Page, outside: str) -> None:

@@ -23,6 +23,7 @@ from bot.core.errors import DockerverseError
 from bot.core.grammar import parse
 from bot.core.policy import Actor
 from bot.web.api import Api, ApiError
+from bot.web.on_host import host_words
 from bot.wire import audit
 
 FLEET = ["list", "--all", "--all-hosts"]
@@ -55,6 +56,8 @@ class Actions:
 
     async def fleet(self, request: Request, actor: Actor) -> Response:
         """Every host's containers (each with its `host`), the hosts that answered, and those that did not."""
+        if host_words():
+            raise ApiError(400, "/api/fleet lists every host: leave out `host` (or use /api/containers?host=H).")
         try:
             self.api.policy.authorize(actor, parse(" ".join(FLEET)))  # also for a reader the cache answers
         except DockerverseError as exc:
