@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if running is not None:
                 print(f"Checking {running.describe()}.")
+            elif "redis_url" not in settings.model_fields_set:
+                print("No `dockerverse up` runs from this checkout: checking this environment's settings.")
             return run_doctor(settings)
         if args.cmd == "send":
             from bot.cli.send import send
