@@ -100,7 +100,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
         return await slack(request)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        return JSONResponse({"ok": True, **({"instance": settings.instance} if settings.instance else {})})
 
     async def readyz(request: Request) -> Response:
         try:
