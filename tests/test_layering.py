@@ -12,9 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # library -> the only modules that may import it
 EDGES = {
     "docker": {"workers/docker/gateway.py"},
-    "slack_bolt": {"bot/web/slack_app.py", "bot/web/slack_socket.py"},
+    "slack_bolt": {
+        "bot/web/slack_app.py",
+        "bot/web/slack_socket.py",
+        "bot/web/slack_actions.py",
+        "bot/web/slack_home.py",
+    },
     "slack_sdk": {
         "bot/web/slack_app.py",
+        "bot/web/slack_actions.py",
+        "bot/web/slack_home.py",
         "bot/web/slack_socket.py",
         "workers/slack/reply.py",
         "workers/slack/client.py",
