@@ -19,7 +19,7 @@ from bot.core.errors import DockerverseError
 from bot.core.policy import Policy, load_policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher
-from bot.dispatch.waiter import Waiter
+from bot.dispatch.results import Waiter
 from bot.web.api import Api
 from bot.web.body_limit import BodyLimit
 from bot.web.home_feed import HomeFeed
