@@ -13,29 +13,21 @@ import time
 from typing import Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.core.errors import DockerverseError
 from bot.core.grammar import parse
 from bot.core.policy import Actor
-from bot.web.api import Api, ApiError
+from bot.web.api import Api, ApiError, answer
 from bot.web.on_host import host_words
-from bot.wire import audit
+from bot.wire import audit, shapes
 
 FLEET = ["list", "--all", "--all-hosts"]
-JOBS_MAX = 200
-
-
-class PullRequest(BaseModel):
-    """POST /api/images/pull: {"image": "registry/repo:tag"}."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    image: str = Field(min_length=1, max_length=255)
+JOBS_MAX = 1000
 
 
 class Actions:
@@ -69,13 +61,11 @@ class Actions:
             if cached is None or cached[0] < (asked if fresh else time.time() - self.refresh):
                 cached = self._fleet = (time.time(), await self.api.job(actor, FLEET))
         at, data = cached
-        keys = ("containers", "hosts", "silent", "down")
-        return JSONResponse({**{k: data.get(k, []) for k in keys}, "at": int(at * 1000)})
+        return answer(shapes.Fleet, {**data, "at": int(at * 1000)})
 
     async def hosts(self, request: Request, actor: Actor) -> Response:
         """Every host: its workers, Docker version, containers by state, last heartbeat; down ones as down."""
-        data = await self.api.job(actor, ["hosts"])
-        return JSONResponse({"hosts": data["hosts"]})
+        return answer(shapes.HostList, await self.api.job(actor, ["hosts"]))
 
     async def jobs(self, request: Request, actor: Actor) -> Response:
         """Recent jobs with who, from where, what, outcome and duration: everyone's for the top role (the
@@ -94,15 +84,17 @@ class Actions:
             raise ApiError(exc.status, exc.message) from None
         except redis.RedisError:
             raise ApiError(503, "Redis cannot be reached, so recent jobs cannot be read now.") from None
-        return JSONResponse({"entries": entries, "scope": "everyone" if everyone else actor.id})
+        return answer(shapes.RecentJobs, {"entries": entries, "scope": "everyone" if everyone else actor.id})
 
     async def pull(self, request: Request, actor: Actor) -> Response:
         """Start a pull and answer at once (202): its progress and result are at the job's status_url."""
         try:
-            body = PullRequest.model_validate_json(await request.body())
+            body = shapes.PullRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             words = "; ".join(f"`{'.'.join(map(str, e['loc'])) or 'body'}`: {e['msg']}" for e in exc.errors())
             raise ApiError(400, f'Bad request body: {words}. Example: {{"image": "nginx:1.27"}}.') from None
         sub = await self.api.submit(actor, ["pull", body.image])
         ref = f"/api/jobs/{sub.job_id}"
-        return JSONResponse({"job_id": sub.job_id, "status_url": ref}, status_code=202, headers={"Location": ref})
+        accepted = answer(shapes.Accepted, {"job_id": sub.job_id, "status_url": ref}, status=202)
+        accepted.headers["Location"] = ref
+        return accepted
