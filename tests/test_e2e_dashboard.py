@@ -85,6 +85,7 @@ def row(page: Page, name: str) -> object:
 def shot(page: Page, name: str) -> None:
     """The page as it shows now, saved as a test artefact (tests/artifacts/ is not committed)."""
     ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"))
 
 
@@ -248,7 +249,8 @@ def test_the_one_time_link_signs_in_once(browser: Browser, stack: Stack) -> None
 
 
 def test_mutations_need_the_csrf_token(stack: Stack, outside: str) -> None:
-    """With the session cookie alone a change is refused (403) and nothing runs; with X-CSRF-Token it runs."""
+    """With the session cookie alone a change is refused (403) and nothing runs; with X-CSRF-Token it runs.
+    Signing in takes JSON only, which no cross-site form can send."""
     with httpx.Client(base_url=stack.web_url, timeout=40) as client:
         signed = client.post("/session", json={"token": API_TOKEN})
         assert signed.status_code == 200
@@ -261,6 +263,8 @@ def test_mutations_need_the_csrf_token(stack: Stack, outside: str) -> None:
         assert done.status_code == 200 and done.json()["status"] == "running"
         assert [e for e in audit(stack) if e["command"] == f"restart {outside}" and e["actor"] == "token:default"]
         assert client.get("/api/fleet", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        form = client.post("/session", content=f'{{"token": "{API_TOKEN}"}}', headers={"Content-Type": "text/plain"})
+        assert form.status_code == 400 and "set-cookie" not in form.headers  # what a cross-site form could send
 
 
 def test_first_load_is_small_and_never_leaves_the_origin(page: Page, stack: Stack) -> None:

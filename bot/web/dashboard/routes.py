@@ -125,6 +125,9 @@ class Dashboard:
     async def sign_in(self, request: Request) -> Response:
         if not self.api.credentials:
             return error(503, "Sign-in needs an API token: set DOCKERVERSE_API_TOKEN on the web process.")
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            # A cross-site form cannot send JSON: so no other site can sign this browser in as someone else.
+            return error(400, 'Sign in with a JSON body: {"token": "<API token>"}.')
         try:
             body = SignIn.model_validate_json(await request.body())
         except ValidationError:
