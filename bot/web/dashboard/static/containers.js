@@ -161,7 +161,7 @@ async function act(c, verb) {
   busy.add(k);
   render();
   ui.say(`${verb[0].toUpperCase() + verb.slice(1)} ${c.name} on ${c.host}…`);
-  const path = `/api/containers/${encodeURIComponent(c.id)}`;
+  const path = `/api/containers/${encodeURIComponent(c.name)}`; // by name: the audit log reads as a person typed it
   try {
     if (verb === 'remove') {
       await call(path, { method: 'DELETE', host: c.host });

@@ -37,8 +37,10 @@ export function ago(ms, now = Date.now()) {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+const SHORT = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' };
+
 export function when(ms) {
-  return ms ? new Date(ms).toLocaleString() : '';
+  return ms ? new Date(ms).toLocaleString(undefined, SHORT) : '';
 }
 
 // Job summaries are written for Slack: `code`, *bold* and &amp; escapes back to plain text.

@@ -1,7 +1,7 @@
 // Jobs tab: recent jobs from the audit log (everyone's for the top role, one's own otherwise):
 // when, who, from where, what, the decision, the outcome and how long it took.
 import { call } from './api.js';
-import { $, cell, fill, h, when } from './dom.js';
+import { $, cell, fill, h, plain, when } from './dom.js';
 
 let ui;
 
@@ -31,7 +31,7 @@ function row(e) {
     cell('From', e.origin + (e.channel ? ` (${e.channel})` : '')),
     cell('Command', h('code', { text: e.command })),
     cell('Decision', e.decision),
-    cell('Outcome', e.outcome),
+    cell('Outcome', plain(e.outcome)),
     cell('Took', e.duration === null || e.duration === undefined ? '' : `${e.duration.toFixed(1)} s`),
   );
 }

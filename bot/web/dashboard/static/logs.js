@@ -93,7 +93,7 @@ export async function follow(target, resume = false) {
   state(`Connecting to ${target.name} on ${target.host}…`);
   controls(true);
   try {
-    const where = url(`/api/containers/${encodeURIComponent(target.id)}/logs`, { host: target.host, query: { tail } });
+    const where = url(`/api/containers/${encodeURIComponent(target.name)}/logs`, { host: target.host, query: { tail } });
     const resp = await fetch(where, { headers, signal: controller.signal, credentials: 'same-origin' });
     if (!resp.ok) await answer(resp);
     state(following(target));
