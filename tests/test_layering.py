@@ -49,6 +49,7 @@ EDGES = {
         "bot/wire/redis_url.py",
         "bot/wire/queues.py",
         "bot/cli/doctor.py",
+        "bot/cli/worker_health.py",
         "workers/runtime/reaper.py",
         "bot/web/metrics.py",
         "workers/commands/redeploy.py",
