@@ -11,7 +11,9 @@
 # It does not follow Debian's updates: remove the tarball and the image to make a fresh one.
 set -euo pipefail
 
-suite=bookworm
+# This machine's Debian release: its python3 is then the base's, so wheels fetched with it fit the image.
+suite=${DOCKERVERSE_DEBIAN_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
+suite=${suite:-bookworm}
 packages=ca-certificates,python3,python3-venv
 cache=${DOCKERVERSE_CACHE_DIR:-/var/cache/dockerverse}
 
