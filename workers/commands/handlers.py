@@ -7,10 +7,7 @@ task turns that into a failed outcome with the message as it is.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
-
-import redis
 
 from bot.core import commands as c
 from bot.core.blocks import LIVE, STATE_EMOJI
@@ -22,16 +19,15 @@ from bot.core.slack_text import code, escape
 from bot.core.units import format_duration, format_size
 from bot.wire import audit
 from bot.wire.payload import Payload
-from workers.alerts import quiet
+from workers.commands import fanout
+from workers.commands.context import Context
+from workers.commands.follow import follow
 from workers.docker.access import readable
-from workers.docker.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, DockerGateway, ImageRow
-from workers.runtime import progress
+from workers.docker.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, ImageRow
 from workers.slack.listing import PAGE, list_blocks
 from workers.slack.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
 
 RUN_LOG_LINES = 20
-
-Handler = Callable[[DockerGateway, Any, Payload], Outcome]
 
 
 def _container_json(row: ContainerRow) -> dict[str, Any]:
@@ -47,7 +43,10 @@ def _container_json(row: ContainerRow) -> dict[str, Any]:
     }
 
 
-def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Outcome:
+def list_containers(ctx: Context, cmd: c.ListContainers, p: Payload) -> Outcome:
+    if cmd.all_hosts:  # this job gathers every host's part (bot/dispatch/fleet.py split the command)
+        return fanout.list_everywhere(ctx.conn, p, cmd, ctx.down_after)
+    gw = ctx.gateway
     rows = gw.containers(all=cmd.all, filter=cmd.filter)
     scope = "" if cmd.all else "running "
     matching = f" matching {code(cmd.filter)}" if cmd.filter else ""
@@ -70,7 +69,8 @@ def list_containers(gw: DockerGateway, cmd: c.ListContainers, p: Payload) -> Out
     )
 
 
-def run(gw: DockerGateway, cmd: c.Run, p: Payload) -> Outcome:
+def run(ctx: Context, cmd: c.Run, p: Payload) -> Outcome:
+    gw = ctx.gateway
     labels = {LABEL_MANAGED: "dockerverse", LABEL_CREATOR: p.actor.id, LABEL_JOB: p.id}
     # Idempotent by the job id: a run that is executed again finds its container instead of making another.
     earlier = gw.containers(all=True, label=f"{LABEL_JOB}={p.id}")
@@ -113,12 +113,13 @@ def ownership(row: ContainerRow, verb: str, p: Payload) -> Outcome | None:
     return None
 
 
-def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
+def remove(ctx: Context, cmd: c.Remove, p: Payload) -> Outcome:
+    gw = ctx.gateway
     target = gw.container(cmd.target)
     ask = ownership(target, "remove", p)
     if ask:
         return ask
-    with quiet.ours(gw.host_name, target.id, live=target.state in LIVE and cmd.force):  # its `die`: no alert
+    with ctx.marks.ours(target.id, live=target.state in LIVE and cmd.force):  # its `die`: no alert
         row = gw.remove(cmd.target, cmd.force)
     return Outcome(
         True,
@@ -127,7 +128,10 @@ def remove(gw: DockerGateway, cmd: c.Remove, p: Payload) -> Outcome:
     )
 
 
-def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
+def logs(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
+    if cmd.follow:
+        return follow(ctx, cmd, p)
+    gw = ctx.gateway
     row, lines = gw.logs(cmd.target, cmd.tail, cmd.since)
     readable(row.managed, row.name, p)
     if cmd.grep:
@@ -149,14 +153,15 @@ def logs(gw: DockerGateway, cmd: c.Logs, p: Payload) -> Outcome:
     return Outcome(True, summary, thread=(note + tail,), data=data, attachment=(name, "\n".join(lines) + "\n"))
 
 
-def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
+def lifecycle(ctx: Context, cmd: c.Lifecycle, p: Payload) -> Outcome:
+    gw = ctx.gateway
     # Starting counts too: a container someone else stopped on purpose is theirs to start.
     target = gw.container(cmd.target)
     ask = ownership(target, cmd.action, p)
     if ask:
         return ask
     live = cmd.action != "start" and target.state in LIVE
-    with quiet.ours(gw.host_name, target.id if live else "", live=live):  # its `die` is ours: no alert
+    with ctx.marks.ours(target.id if live else "", live=live):  # its `die` is ours: no alert
         row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
     return Outcome(
@@ -164,7 +169,8 @@ def lifecycle(gw: DockerGateway, cmd: c.Lifecycle, p: Payload) -> Outcome:
     )
 
 
-def images(gw: DockerGateway, cmd: c.Images, p: Payload) -> Outcome:
+def images(ctx: Context, cmd: c.Images, p: Payload) -> Outcome:
+    gw = ctx.gateway
     rows = gw.images(cmd.filter)
     data = {"images": group_by_repository(rows)}
     if not rows:
@@ -200,7 +206,8 @@ def group_by_repository(rows: list[ImageRow]) -> list[dict[str, Any]]:
     return out
 
 
-def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:
+def remove_image(ctx: Context, cmd: c.RemoveImage, p: Payload) -> Outcome:
+    gw = ctx.gateway
     events = gw.remove_image(cmd.image)
     deleted = [e["Deleted"] for e in events if "Deleted" in e]
     what = "Deleted" if deleted else "Untagged"
@@ -214,9 +221,10 @@ def remove_image(gw: DockerGateway, cmd: c.RemoveImage, p: Payload) -> Outcome:
     )
 
 
-def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
+def pull(ctx: Context, cmd: c.Pull, p: Payload) -> Outcome:
+    gw = ctx.gateway
     started = time.monotonic()
-    digest = gw.pull(cmd.image, progress.report)
+    digest = gw.pull(cmd.image, ctx.progress.report)
     took = format_duration(time.monotonic() - started)
     return Outcome(
         True,
@@ -226,7 +234,8 @@ def pull(gw: DockerGateway, cmd: c.Pull, p: Payload) -> Outcome:
     )
 
 
-def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
+def inspect(ctx: Context, cmd: c.Inspect, p: Payload) -> Outcome:
+    gw = ctx.gateway
     raw = gw.inspect(cmd.target)
     config, state, host = raw.get("Config") or {}, raw.get("State") or {}, raw.get("HostConfig") or {}
     # Masked by name and value (`DATABASE_URL=postgres://app:pw@db`, `--requirepass pw`); labels by value
@@ -253,7 +262,10 @@ def inspect(gw: DockerGateway, cmd: c.Inspect, p: Payload) -> Outcome:
     return Outcome(True, f"{code(name)} on {code(gw.host_name)}", code_block(lines), data=data)
 
 
-def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
+def hosts(ctx: Context, cmd: c.Hosts, p: Payload) -> Outcome:
+    if not cmd.local:  # this job gathers every host's part (bot/dispatch/fleet.py split the command)
+        return fanout.hosts_everywhere(ctx.conn, p, ctx.down_after)
+    gw = ctx.gateway
     version = gw.version()
     rows = gw.containers(all=True)
     counts: dict[str, int] = {}
@@ -267,8 +279,8 @@ def hosts(gw: DockerGateway, cmd: c.Hosts, p: Payload) -> Outcome:
     )
 
 
-def audit_log(conn: redis.Redis, cmd: c.Audit) -> Outcome:
-    entries = audit.read(conn, cmd.limit)
+def audit_log(ctx: Context, cmd: c.Audit, p: Payload) -> Outcome:
+    entries = audit.read(ctx.conn, cmd.limit)
     if not entries:
         return Outcome(True, "The audit log is empty.", data={"entries": []})
     rows = [
@@ -295,22 +307,7 @@ NO_ROLE = (
 )
 
 
-def help_(gw: DockerGateway, cmd: c.Help, p: Payload) -> Outcome:
+def help_(ctx: Context, cmd: c.Help, p: Payload) -> Outcome:
     # Hooks and tokens always carry the role of their own entry; a person may hold none.
     text = help_text(cmd.topic) + (f"\n\n{NO_ROLE}" if p.actor.role is None else "")
     return Outcome(True, f"Help{f' for {code(cmd.topic)}' if cmd.topic else ''}", text)
-
-
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Help: help_,
-    c.ListContainers: list_containers,
-    c.Run: run,
-    c.Remove: remove,
-    c.Logs: logs,
-    c.Lifecycle: lifecycle,
-    c.Images: images,
-    c.RemoveImage: remove_image,
-    c.Pull: pull,
-    c.Inspect: inspect,
-    c.Hosts: hosts,
-}
