@@ -20,7 +20,9 @@ from bot.wire.payload import ReplyTo, new_payload
 from tests.support.services import TEST_LABEL, Registry, free_port
 from workers.commands import handlers
 from workers.commands.context import Context
-from workers.docker.gateway import ContainerRow, DockerGateway, split_reference
+from workers.docker.gateway import DockerGateway
+from workers.docker.images import split_reference
+from workers.docker.rows import ContainerRow
 
 MB = 1024**2
 # PID 1 of the test containers: exits at once on SIGTERM, so `stop` never waits 10 s for a SIGKILL.

@@ -23,7 +23,7 @@ from workers.commands import fanout
 from workers.commands.context import Context
 from workers.commands.follow import follow
 from workers.docker.access import readable
-from workers.docker.gateway import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, ImageRow
+from workers.docker.rows import LABEL_CREATOR, LABEL_JOB, LABEL_MANAGED, ContainerRow, ImageRow
 from workers.slack.listing import PAGE, list_blocks
 from workers.slack.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, chunks, code_block, table
 

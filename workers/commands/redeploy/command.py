@@ -35,7 +35,7 @@ from workers.commands.redeploy.health import SETTLE, prove
 from workers.commands.redeploy.journal import Journal, TakenOver, acquire
 from workers.commands.redeploy.rollback import last_lines, restore, roll_back
 from workers.docker import privileges
-from workers.docker.gateway import LABEL_JOB
+from workers.docker.rows import LABEL_JOB
 from workers.slack.render import Outcome, code_block
 
 MARGIN = 60.0  # seconds of the job's timeout kept for a rollback after the health gate

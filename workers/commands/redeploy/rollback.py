@@ -12,7 +12,8 @@ from bot.core.units import format_duration
 from bot.wire.payload import Payload
 from workers.commands.context import Context
 from workers.commands.redeploy.journal import Journal
-from workers.docker.gateway import LABEL_JOB, DockerGateway
+from workers.docker.gateway import DockerGateway
+from workers.docker.rows import LABEL_JOB
 from workers.slack.render import Outcome, code_block
 
 log = logging.getLogger(__name__)
