@@ -101,10 +101,13 @@ def test_images_grouped_by_repository_and_untag_versus_delete(
     committed = image.commit(repository=repo, tag="one")
     image.remove()
     committed.tag(repo, "two")
-    listing = {i["name"]: i for i in api.get("/api/images").json()["images"]}
-    assert sorted(listing[repo]["tags"]) == ["one", "two"] and listing[repo]["id"] == committed.id
-    # (other test runs on the same daemon may tag their own busybox in this repository)
-    assert test_image.rpartition(":")[2] in listing["dockerverse-test/busybox"]["tags"]
+    images = api.get("/api/images").json()["images"]
+    [ours] = [i for i in images if i["name"] == repo]
+    assert sorted(ours["tags"]) == ["one", "two"] and ours["id"] == committed.id
+    # Other test runs on the same daemon tag their own busybox build (another image id) in this
+    # repository: each is an entry of its own, so look for our tag among all of them.
+    busybox = [t for i in images if i["name"] == "dockerverse-test/busybox" for t in i["tags"]]
+    assert test_image.rpartition(":")[2] in busybox
 
     conflict = api.delete(f"/api/images/{committed.id}")
     assert conflict.status_code == 409 and "must be forced" in conflict.json()["error"]

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ import redis
 
 from bot.core.hook_signatures import standard_key, standard_signature
 from bot.wire import claims, redis_url
+from bot.wire.queues import FINAL
 from tests.support.fakeslack import FakeSlack
 from tests.support.redis_ha import SentinelCluster, make_tls, start_tls_redis, tls_url
 from tests.support.stack import API_TOKEN, CI_SECRET, Stack
@@ -77,10 +79,15 @@ def test_whole_stack_over_tls_with_client_certificates(tmp_path: Path) -> None:
                 assert resp.status_code == 202, resp.text
                 job_id = resp.json()["job_id"]
                 wait_for(lambda: answered(slack)[job_id[:12]] == 1, 30, "the hook's reply in Slack")
-                state = stack.http.get(
-                    f"{stack.web_url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
-                ).json()
-                assert state["status"] == "finished", state
+
+                # The Slack post happens inside the job, so RQ marks it finished a moment later.
+                def job_state() -> dict[str, Any]:
+                    return stack.http.get(
+                        f"{stack.web_url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
+                    ).json()
+
+                wait_for(lambda: job_state()["status"] in FINAL, 30, "the job's end")
+                assert job_state()["status"] == "finished", job_state()
             finally:
                 stack.stop()
     finally:

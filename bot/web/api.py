@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,9 +26,11 @@ from bot.core.policy import Actor, Policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher, Submitted
 from bot.dispatch.waiter import Waiter
+from bot.wire import shapes
 from bot.wire.job_state import Line
 from bot.wire.payload import ReplyTo
 from bot.wire.queues import FINAL
+from bot.wire.shapes import ContainerCreate, Error
 
 log = logging.getLogger(__name__)
 API_WAIT = 35.0  # past the default 30 s deadline: a job no worker took is answered as expired, unrun
@@ -36,9 +38,10 @@ API_FOLLOW = "60m"  # the longest a stream runs before the client reconnects wit
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: str) -> None:
         super().__init__(message)
-        self.status, self.message, self.extra, self.headers = status, message, extra, headers
+        self.status, self.message, self.headers = status, message, headers
+        self.body = Error(error=message, **extra)  # job_id and status_url, when a job ran
 
     @classmethod
     def of(cls, exc: DockerverseError) -> ApiError:
@@ -46,7 +49,7 @@ class ApiError(Exception):
         return cls(exc.status, plain(exc.message), headers={"Retry-After": str(retry)} if retry else None)
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body.dump(), status_code=self.status, headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -56,32 +59,14 @@ class Credential:
     role: str
 
 
-class ContainerCreate(BaseModel):
-    """POST /api/containers: the seed's {image, name, ports}, plus optional env, command and limits."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    image: str = Field(min_length=1, max_length=255)
-    name: str | None = Field(None, max_length=128)
-    ports: list[str] = Field(default_factory=list, max_length=32)
-    env: dict[str, str] = Field(default_factory=dict, max_length=64)
-    command: list[str] = Field(default_factory=list, max_length=64)
-    memory: str | None = Field(None, max_length=16)
-    cpus: float | None = None
-
-    def words(self) -> list[str]:
-        words = ["run", self.image]
-        if self.name is not None:
-            words += ["--name", self.name]
-        for port in self.ports:
-            words += ["-p", port]
-        for key, value in self.env.items():
-            words += ["-e", f"{key}={value}"]
-        if self.memory is not None:
-            words += ["--memory", self.memory]
-        if self.cpus is not None:
-            words += ["--cpus", repr(self.cpus)]
-        return [*words, "--", *self.command] if self.command else words
+def answer(model: type[BaseModel], data: Any, status: int = 200) -> JSONResponse:
+    """The answer in its documented shape, checked: a worker of another version fails here, loudly."""
+    try:
+        shaped = model.model_validate(data)
+    except ValidationError as exc:
+        log.error("api: a job's data does not fit %s: %s", model.__name__, exc)
+        raise ApiError(500, "The worker answered in a shape this web does not know: run one version on both.") from None
+    return JSONResponse(shaped.model_dump(mode="json"), status_code=status)
 
 
 def _explain(exc: ValidationError) -> str:
@@ -185,27 +170,23 @@ class Api:
     # --- containers ----------------------------------------------------------------------------
 
     async def list_containers(self, request: Request, actor: Actor) -> Response:
-        data = await self.job(actor, ["list", "--all"])
-        return JSONResponse({"containers": data["containers"]})
+        return answer(shapes.ContainerList, await self.job(actor, ["list", "--all"]))
 
     async def create_container(self, request: Request, actor: Actor) -> Response:
         try:
             body = ContainerCreate.model_validate_json(await request.body())
         except ValidationError as exc:
             raise ApiError(400, _explain(exc)) from None
-        data = await self.job(actor, body.words())
-        keys = ("id", "name", "image", "status", "createdAt", "ports", "logs")
-        return JSONResponse({k: data[k] for k in keys}, status_code=201)
+        return answer(shapes.Created, await self.job(actor, body.words()), status=201)
 
     async def delete_container(self, request: Request, actor: Actor) -> Response:
-        data = await self.job(actor, ["rm", self.target(request), "--force"])
-        return JSONResponse({"success": True, "id": data["id"]})
+        return answer(shapes.Deleted, await self.job(actor, ["rm", self.target(request), "--force"]))
 
     async def lifecycle(self, request: Request, actor: Actor) -> Response:
         action = request.path_params["action"]
         if action not in ("start", "stop", "restart"):
             raise ApiError(404, f"No action `{action}`: use start, stop or restart.")
-        return JSONResponse(await self.job(actor, [action, self.target(request)]))
+        return answer(shapes.Container, await self.job(actor, [action, self.target(request)]))
 
     async def logs(self, request: Request, actor: Actor) -> Response:
         if "text/event-stream" in request.headers.get("accept", ""):
@@ -220,14 +201,8 @@ class Api:
     async def stream_logs(self, request: Request, actor: Actor) -> Response:
         """Server-Sent Events: each new line an event whose id is Docker's timestamp, so a client
         that reconnects with Last-Event-ID resumes after the last line it saw."""
-        words = [
-            "logs",
-            self.target(request),
-            "--tail",
-            request.query_params.get("tail", "100"),
-            "--follow",
-            API_FOLLOW,
-        ]
+        tail = request.query_params.get("tail", "100")
+        words = ["logs", self.target(request), "--tail", tail, "--follow", API_FOLLOW]
         if request.headers.get("last-event-id"):
             words += ["--after", request.headers["last-event-id"]]
         elif "since" in request.query_params:
@@ -257,33 +232,22 @@ class Api:
     # --- images --------------------------------------------------------------------------------
 
     async def list_images(self, request: Request, actor: Actor) -> Response:
-        data = await self.job(actor, ["images"])
-        return JSONResponse(
-            {"images": [{k: i[k] for k in ("id", "name", "tags", "size", "createdAt")} for i in data["images"]]}
-        )
+        return answer(shapes.ImageList, await self.job(actor, ["images"]))
 
     async def delete_image(self, request: Request, actor: Actor) -> Response:
         image = self.target(request)
         data = await self.job(actor, ["rmi", image])
         deleted = [e["Deleted"] for e in data.get("events", []) if "Deleted" in e]
-        return JSONResponse({"success": True, "id": deleted[0] if deleted else image, "deleted": bool(deleted)})
+        return answer(shapes.ImageDeleted, {"id": deleted[0] if deleted else image, "deleted": bool(deleted)})
 
     async def delete_tag(self, request: Request, actor: Actor) -> Response:
         """Remove one tag; Docker deletes the image only when it was its last tag."""
         image, tag = self.target(request), str(request.path_params["tag"])
-        listing = (await self.job(actor, ["images"]))["images"]
-        ids = {i["id"] for i in listing if _same_image(i, image)}
+        listing = shapes.ImageList.model_validate(await self.job(actor, ["images"])).images
+        ids = {i.id for i in listing if i.named(image)}
         if not ids:
             raise ApiError(404, f"No image `{image}`: GET /api/images lists them.")
-        refs = sorted(
-            {
-                f"{i['name']}:{t}"
-                for i in listing
-                if i["id"] in ids
-                for t in i["tags"]
-                if t == tag or f"{i['name']}:{t}" == tag
-            }
-        )
+        refs = sorted({ref for i in listing if i.id in ids for t, ref in i.references() if tag in (t, ref)})
         if not refs:
             raise ApiError(404, f"Image `{image}` has no tag `{tag}`.")
         if len(refs) > 1:
@@ -294,9 +258,7 @@ class Api:
             )
         data = await self.job(actor, ["rmi", refs[0]])
         deleted = [e["Deleted"] for e in data.get("events", []) if "Deleted" in e]
-        return JSONResponse({"success": True, "id": sorted(ids)[0], "untagged": refs[0], "deleted": bool(deleted)})
-
-    # --- jobs and audit ---
+        return answer(shapes.TagDeleted, {"id": sorted(ids)[0], "untagged": refs[0], "deleted": bool(deleted)})
 
     async def job_state(self, request: Request, actor: Actor) -> Response:
         job_id = request.path_params["job_id"]
@@ -306,7 +268,7 @@ class Api:
             raise ApiError(exc.status, exc.message) from None
         if state is None:
             raise ApiError(404, f"No job `{job_id}` (results are kept for 7 days).")
-        return JSONResponse(state)
+        return answer(shapes.JobState, state)
 
     # --- audit ---------------------------------------------------------------------------------
 
@@ -321,14 +283,4 @@ class Api:
             entries = await run_in_threadpool(self.dispatcher.audit_entries, int(raw))
         except DockerverseError as exc:
             raise ApiError(exc.status, exc.message) from None
-        return JSONResponse({"entries": entries})
-
-
-def _same_image(entry: dict[str, Any], wanted: str) -> bool:
-    """An image named by id, unique id prefix (with or without sha256:) or reference."""
-    bare = str(entry["id"]).removeprefix("sha256:")
-    short = wanted.removeprefix("sha256:")
-    refs = {f"{entry['name']}:{t}" for t in entry["tags"]} | {entry["name"]}
-    return (
-        bare.startswith(short) if len(short) >= 4 and all(ch in "0123456789abcdef" for ch in short) else wanted in refs
-    )
+        return answer(shapes.AuditLog, {"entries": entries})

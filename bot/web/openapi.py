@@ -1,294 +1,167 @@
-"""The API's OpenAPI 3.1 document (GET /openapi.json), written out so it is the contract we test."""
+"""The API's OpenAPI 3.1 document (GET /openapi.json), generated from the models in bot.wire.shapes.
+
+The shapes are the models' own JSON Schemas (the same ones the web validates answers with); this
+module adds only what a model cannot say: the routes, their parameters and which statuses they use.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-IMAGE_PATTERN = (
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
-PORT_PATTERN = "^[0-9]{1,5}:[0-9]{1,5}(/(tcp|udp|sctp))?$"
-MEMORY_PATTERN = "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?[bB]?$"
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from bot.wire import shapes
 
-def _errors(*codes: int) -> dict[str, Any]:
-    words = {
-        400: "bad input",
-        401: "missing or wrong token",
-        403: "refused by policy",
-        404: "unknown",
-        409: "Docker refused (e.g. a name in use, an image in use)",
-        413: "too large",
-        429: "rate limited",
-        500: "the worker failed",
-        503: "not configured, or Redis / the host's worker down",
-        504: "still running after the wait; see the job",
-    }
-    return {str(c): {"description": words[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
-
-
+REF = "#/components/schemas/{model}"
+ERRORS = {
+    400: "bad input",
+    401: "missing or wrong token",
+    403: "refused by policy",
+    404: "unknown",
+    409: "Docker refused (e.g. a name in use, an image in use)",
+    413: "too large",
+    429: "rate limited",
+    500: "the worker failed",
+    503: "not configured, or Redis / the host's worker down",
+    504: "still running after the wait; see the job",
+}
 COMMON = (400, 401, 403, 404, 409, 429, 500, 503, 504)
-ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "a container id, unique id prefix or name",
-    "schema": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "maxLength": 128},
-}
-IMAGE_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "an image id, unique id prefix or reference",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema}
 
 
-CONTAINER = {
-    "type": "object",
-    "required": ["id", "name", "image", "status", "createdAt", "ports"],
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string", "description": "without Docker's leading slash"},
-        "image": {"type": "string"},
-        "status": {"type": "string", "description": "running, exited, created, ..."},
-        "createdAt": {"type": "integer", "description": "milliseconds since the epoch"},
-        "ports": {"type": "array", "items": {"type": "string"}, "description": "published only, HOST:CONTAINER"},
-        "statusText": {"type": "string", "description": "Docker's words: Up 5 minutes (unhealthy), Exited (1) ..."},
-    },
-}
-SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-    "Container": CONTAINER,
-    "ContainerCreate": {
-        "type": "object",
-        "required": ["image"],
-        "additionalProperties": False,
-        "properties": {
-            "image": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 255,
-                "pattern": IMAGE_PATTERN,
-                "description": "an image reference the policy allows, e.g. nginx:1.27",
-            },
-            "name": {"type": "string", "maxLength": 128, "pattern": NAME_PATTERN},
-            "ports": {
-                "type": "array",
-                "maxItems": 32,
-                "items": {"type": "string", "pattern": PORT_PATTERN},
-                "description": "HOST:CONTAINER[/tcp|udp|sctp], ports 1-65535",
-            },
-            "env": {
-                "type": "object",
-                "maxProperties": 64,
-                "additionalProperties": {"type": "string"},
-                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-            },
-            "command": {"type": "array", "maxItems": 64, "items": {"type": "string"}},
-            "memory": {
-                "type": "string",
-                "maxLength": 16,
-                "pattern": MEMORY_PATTERN,
-                "description": "at least 6m and at most the policy's cap, e.g. 256m",
-            },
-            "cpus": {"type": "number", "minimum": 0.01, "maximum": 256, "description": "at most the policy's cap"},
-        },
-    },
-    "Created": {
-        "allOf": [
-            CONTAINER,
-            {
-                "type": "object",
-                "required": ["logs"],
-                "properties": {
-                    "logs": {"type": "array", "items": {"type": "string"}, "description": "what it printed so far"}
-                },
-            },
-        ]
-    },
-    "Image": {
-        "type": "object",
-        "required": ["id", "name", "tags"],
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string", "description": "the repository"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "size": {"type": "integer"},
-            "createdAt": {"type": "integer"},
-        },
-    },
-    "Deleted": {
-        "type": "object",
-        "required": ["success", "id"],
-        "properties": {
-            "success": {"type": "boolean"},
-            "id": {"type": "string"},
-            "deleted": {"type": "boolean"},
-            "untagged": {"type": "string"},
-        },
-    },
-    "Job": {
-        "type": "object",
-        "required": ["id", "status", "command", "result", "error", "createdAt", "endedAt"],
-        "properties": {
-            "id": {"type": "string"},
-            "status": {"type": "string"},
-            "command": {"type": ["string", "null"]},
-            "result": {},
-            "error": {"type": ["string", "null"]},
-            "createdAt": {"type": ["integer", "null"]},
-            "endedAt": {"type": ["integer", "null"]},
-        },
-    },
-    "AuditEntry": {
-        "type": "object",
-        "required": ["at", "actor", "origin", "command", "decision", "job_id", "outcome"],
-        "properties": {
-            "at": {"type": "number"},
-            "actor": {"type": "string"},
-            "origin": {"type": "string"},
-            "command": {"type": "string"},
-            "decision": {"type": "string"},
-            "job_id": {"type": ["string", "null"]},
-            "outcome": {"type": "string"},
-            "channel": {"type": ["string", "null"]},
-            "duration": {"type": ["number", "null"]},
-        },
-    },
-}
+CONTAINER_ID = _path(
+    "id",
+    "a container id, unique id prefix or name",
+    {"type": "string", "pattern": shapes.NAME_PATTERN, "maxLength": 128},
+)
+IMAGE_ID = _path(
+    "id", "an image id, unique id prefix or reference", {"type": "string", "minLength": 1, "maxLength": 255}
+)
+TAG = _path("tag", "the tag, or REPOSITORY:TAG when several repositories share it", {"type": "string", "minLength": 1})
+JOB_ID = _path("id", "the job id a hook or an earlier call named", {"type": "string"})
+TAIL = _query("tail", {"type": "integer", "minimum": 1, "maximum": 10000})
+SINCE = _query("since", {"type": "string", "description": "e.g. 10m"})
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
+TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
-def _op(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "security": [{"bearer": []}], "responses": {**ok, **_errors(*errors)}, **extra}
+class Op(NamedTuple):
+    """One operation: its answer is a model (or, for logs, plain text)."""
+
+    method: str
+    path: str
+    summary: str
+    answer: type[BaseModel] | None
+    params: tuple[dict[str, Any], ...] = ()
+    errors: tuple[int, ...] = COMMON
+    body: type[BaseModel] | None = None
+    status: int = 200
 
 
-PATHS: dict[str, Any] = {
-    "/api/containers": {
-        "get": _op(
-            "List all containers",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["containers"],
-                        "properties": {"containers": {"type": "array", "items": _ref("Container")}},
-                    }
-                )
-            },
-            *COMMON,
-        ),
-        "post": _op(
-            "Create and start a container (with the policy's labels and limits)",
-            {"201": _json(_ref("Created"), "Created")},
-            *COMMON,
-            requestBody={"required": True, "content": {"application/json": {"schema": _ref("ContainerCreate")}}},
-        ),
-    },
-    "/api/containers/{id}": {
-        "delete": _op("Stop and remove a container", {"200": _json(_ref("Deleted"))}, *COMMON, parameters=[ID]),
-    },
-    **{
-        f"/api/containers/{{id}}/{action}": {
-            "post": _op(
-                f"{action.capitalize()} a container", {"200": _json(_ref("Container"))}, *COMMON, parameters=[ID]
-            )
-        }
+ROUTES = (
+    Op("get", "/api/containers", "List all containers", shapes.ContainerList),
+    Op(
+        "post",
+        "/api/containers",
+        "Create and start a container (with the policy's labels and limits)",
+        shapes.Created,
+        body=shapes.ContainerCreate,
+        status=201,
+    ),
+    Op("delete", "/api/containers/{id}", "Stop and remove a container", shapes.Deleted, (CONTAINER_ID,)),
+    *(
+        Op(
+            "post",
+            f"/api/containers/{{id}}/{action}",
+            f"{action.capitalize()} a container",
+            shapes.Container,
+            (CONTAINER_ID,),
+        )
         for action in ("start", "stop", "restart")
-    },
-    "/api/containers/{id}/logs": {
-        "get": _op(
-            "The last log lines as text/plain",
-            {"200": {"description": "log lines", "content": {"text/plain": {"schema": {"type": "string"}}}}},
-            *COMMON,
-            parameters=[
-                ID,
-                {"name": "tail", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
-                {"name": "since", "in": "query", "schema": {"type": "string", "description": "e.g. 10m"}},
-            ],
-        ),
-    },
-    "/api/images": {
-        "get": _op(
-            "List images, one entry per repository with its tags",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["images"],
-                        "properties": {"images": {"type": "array", "items": _ref("Image")}},
-                    }
-                )
-            },
-            *COMMON,
-        ),
-    },
-    "/api/images/{id}": {
-        "delete": _op(
-            "Remove an image, as `docker rmi` does", {"200": _json(_ref("Deleted"))}, *COMMON, parameters=[IMAGE_ID]
-        ),
-    },
-    "/api/images/{id}/tags/{tag}": {
-        "delete": _op(
-            "Remove one tag: the image goes only with its last tag",
-            {"200": _json(_ref("Deleted"))},
-            *COMMON,
-            parameters=[
-                IMAGE_ID,
-                {"name": "tag", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
-            ],
-        ),
-    },
-    "/api/jobs/{id}": {
-        "get": _op(
-            "A job's state and result",
-            {"200": _json(_ref("Job"))},
-            401,
-            404,
-            503,
-            parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        ),
-    },
-    "/api/audit": {
-        "get": _op(
-            "The audit log, newest first (the top role only)",
-            {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["entries"],
-                        "properties": {"entries": {"type": "array", "items": _ref("AuditEntry")}},
-                    }
-                )
-            },
-            400,
-            401,
-            403,
-            503,
-            parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
-        ),
-    },
-}
+    ),
+    Op("get", "/api/containers/{id}/logs", "The last log lines as text/plain", None, (CONTAINER_ID, TAIL, SINCE)),
+    Op("get", "/api/images", "List images, one entry per repository with its tags", shapes.ImageList),
+    Op("delete", "/api/images/{id}", "Remove an image, as `docker rmi` does", shapes.ImageDeleted, (IMAGE_ID,)),
+    Op(
+        "delete",
+        "/api/images/{id}/tags/{tag}",
+        "Remove one tag: the image goes only with its last tag",
+        shapes.TagDeleted,
+        (IMAGE_ID, TAG),
+    ),
+    Op("get", "/api/jobs/{id}", "A job's state and result", shapes.JobState, (JOB_ID,), (401, 404, 503)),
+    Op(
+        "get",
+        "/api/audit",
+        "The audit log, newest first (the top role only)",
+        shapes.AuditLog,
+        (LIMIT,),
+        (400, 401, 403, 503),
+    ),
+)
 
-DOCUMENT: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Dockerverse API",
-        "version": "1",
-        "description": "Docker through signed jobs; the web "
-        "process never touches Docker. Every call waits for its job (at most 30 s, then 504).",
-    },
-    "paths": PATHS,
-    "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-}
+
+def models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    """Every model the document names: request bodies as validated, answers as serialised."""
+    found: dict[type[BaseModel], JsonSchemaMode] = {shapes.Error: "serialization"}
+    for op in ROUTES:
+        if op.answer is not None:
+            found[op.answer] = "serialization"
+        if op.body is not None:
+            found[op.body] = "validation"
+    return list(found.items())
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    content = TEXT if op.answer is None else {"application/json": {"schema": _ref(op.answer)}}
+    ok = "log lines" if op.answer is None else "Created" if op.status == 201 else "OK"
+    error = {"application/json": {"schema": _ref(shapes.Error)}}
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "security": [{"bearer": []}],
+        "responses": {
+            str(op.status): {"description": ok, "content": content},
+            **{str(code): {"description": ERRORS[code], "content": error} for code in op.errors},
+        },
+    }
+    if op.params:
+        out["parameters"] = list(op.params)
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+    return out
+
+
+def document() -> dict[str, Any]:
+    _, schemas = models_json_schema(models(), ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ROUTES:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dockerverse API",
+            "version": "1",
+            "description": "Docker through signed jobs; the web "
+            "process never touches Docker. Every call waits for its job (at most 30 s, then 504).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+DOCUMENT = document()

@@ -11,6 +11,7 @@ from rq.job import Job
 
 from bot.core.slack_text import unescape
 from bot.wire.job_state import as_str
+from bot.wire.shapes import AuditEntry
 
 STREAM = "dockerverse:audit"
 MAX = 100_000
@@ -52,19 +53,18 @@ def _with_outcomes(conn: redis.Redis, entries: list[dict[str, str]]) -> list[dic
     for e, (status, meta, started, ended) in zip(entries, jobs, strict=True):
         # Reasons and failures are our Slack text: back to the characters, for JSON and for whoever shows them.
         outcome = unescape(e["reason"] if e["decision"] in ("refused", "asked") else _outcome(status, meta))
-        out.append(
-            {
-                "at": float(e["at"]),
-                "actor": e["actor"],
-                "origin": e["origin"],
-                "channel": e.get("channel") or None,
-                "command": e["command"],
-                "decision": e["decision"],
-                "job_id": e["job_id"] or None,
-                "outcome": outcome,
-                "duration": _seconds_between(started, ended),
-            }
+        entry = AuditEntry(
+            at=float(e["at"]),
+            actor=e["actor"],
+            origin=e["origin"],
+            channel=e.get("channel") or None,
+            command=e["command"],
+            decision=e["decision"],
+            job_id=e["job_id"] or None,
+            outcome=outcome,
+            duration=_seconds_between(started, ended),
         )
+        out.append(entry.dump())
     return out
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from rq.job import Job, JobStatus
 from rq.results import Result
 
+from bot.wire.shapes import JobState
+
 
 def result_stream(job_id: str) -> str:
     """The Redis stream RQ appends a job's result to, done or failed: what waiters block on."""
@@ -23,15 +25,15 @@ def describe(job: Job, result: Result | None) -> dict[str, Any]:
         error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
     elif isinstance(value, dict) and not value.get("ok", True):
         status, error = JobStatus.FAILED, value.get("summary")
-    return {
-        "id": job.id,
-        "status": str(status.value if status else "unknown"),
-        "command": job.description,
-        "result": value,
-        "error": error,
-        "createdAt": ms(job.created_at.timestamp() if job.created_at else None),
-        "endedAt": ms(job.ended_at.timestamp() if job.ended_at else None),
-    }
+    return JobState(
+        id=job.id,
+        status=str(status.value if status else "unknown"),
+        command=job.description,
+        result=value,
+        error=error,
+        created_at=ms(job.created_at.timestamp() if job.created_at else None),
+        ended_at=ms(job.ended_at.timestamp() if job.ended_at else None),
+    ).dump()
 
 
 def last_entry(found: Any) -> tuple[str, dict[Any, Any]]:

@@ -7,7 +7,6 @@ task turns that into a failed outcome with the message as it is.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from bot.core import commands as c
 from bot.core.blocks import LIVE, STATE_EMOJI
@@ -19,6 +18,7 @@ from bot.core.slack_text import code, escape
 from bot.core.units import format_duration, format_size
 from bot.wire import audit
 from bot.wire.payload import Payload
+from bot.wire.shapes import Container, ContainerList, Image, ImageList, RemovedContainer
 from workers.commands import fanout
 from workers.commands.context import Context
 from workers.commands.follow import follow
@@ -30,17 +30,17 @@ from workers.slack.render import BLOCK_BODY_LIMIT, MAX_THREAD_CHUNKS, Outcome, c
 RUN_LOG_LINES = 20
 
 
-def _container_json(row: ContainerRow) -> dict[str, Any]:
-    """The REST API's container shape: no leading slash, createdAt in ms, published ports only."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "image": row.image,
-        "status": row.state,
-        "createdAt": row.created * 1000,
-        "ports": list(row.ports),
-        "statusText": row.status,  # Docker's words: the exit code, "(unhealthy)", for the App Home
-    }
+def _container(row: ContainerRow) -> Container:
+    """The REST API's container: no leading slash, createdAt in ms, published ports only."""
+    return Container(
+        id=row.id,
+        name=row.name,
+        image=row.image,
+        status=row.state,
+        created_at=row.created * 1000,
+        ports=list(row.ports),
+        status_text=row.status,  # Docker's words: the exit code, "(unhealthy)", for the App Home
+    )
 
 
 def list_containers(ctx: Context, cmd: c.ListContainers, p: Payload) -> Outcome:
@@ -50,7 +50,7 @@ def list_containers(ctx: Context, cmd: c.ListContainers, p: Payload) -> Outcome:
     rows = gw.containers(all=cmd.all, filter=cmd.filter)
     scope = "" if cmd.all else "running "
     matching = f" matching {code(cmd.filter)}" if cmd.filter else ""
-    data = {"containers": [_container_json(r) for r in rows]}
+    data = ContainerList(containers=[_container(r) for r in rows]).dump()
     if not rows:
         tip = "" if cmd.all else " (`list --all` includes stopped ones)"
         return Outcome(True, f"No {scope}containers{matching} on {code(gw.host_name)}{tip}.", data=data)
@@ -80,7 +80,7 @@ def run(ctx: Context, cmd: c.Run, p: Payload) -> Outcome:
             True,
             f"{code(row.name)} ({row.id[:12]}) was already started by this job on {code(gw.host_name)}",
             f"State: {escape(row.status or row.state)}.",
-            data={**_container_json(row), "logs": []},
+            data=_container(row).with_logs([]).dump(),
         )
     row = gw.run(cmd, labels)
     ports = f", ports {escape(', '.join(row.ports))}" if row.ports else ""
@@ -90,7 +90,7 @@ def run(ctx: Context, cmd: c.Run, p: Payload) -> Outcome:
         True,
         f"Started {code(row.name)} ({row.id[:12]}) from {code(cmd.image)} on {code(gw.host_name)}",
         f"State: {escape(row.status or row.state)}{ports}. Limits: {limits}.",
-        data={**_container_json(row), "logs": first_lines},
+        data=_container(row).with_logs(first_lines).dump(),
     )
 
 
@@ -124,7 +124,7 @@ def remove(ctx: Context, cmd: c.Remove, p: Payload) -> Outcome:
     return Outcome(
         True,
         f"Removed {code(row.name)} ({row.id[:12]}) on {code(gw.host_name)}",
-        data={"success": True, "id": row.id, "name": row.name},
+        data=RemovedContainer(id=row.id, name=row.name).dump(),
     )
 
 
@@ -165,14 +165,14 @@ def lifecycle(ctx: Context, cmd: c.Lifecycle, p: Payload) -> Outcome:
         row = gw.lifecycle(cmd.action, cmd.target)
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[cmd.action]
     return Outcome(
-        True, f"{done} {code(row.name)} on {code(gw.host_name)}: {escape(row.status)}", data=_container_json(row)
+        True, f"{done} {code(row.name)} on {code(gw.host_name)}: {escape(row.status)}", data=_container(row).dump()
     )
 
 
 def images(ctx: Context, cmd: c.Images, p: Payload) -> Outcome:
     gw = ctx.gateway
     rows = gw.images(cmd.filter)
-    data = {"images": group_by_repository(rows)}
+    data = ImageList(images=group_by_repository(rows)).dump()
     if not rows:
         return Outcome(
             True,
@@ -191,18 +191,16 @@ def images(ctx: Context, cmd: c.Images, p: Payload) -> Outcome:
     )
 
 
-def group_by_repository(rows: list[ImageRow]) -> list[dict[str, Any]]:
-    """The API's image shape: one entry per image and repository, with that repository's tags."""
-    out: list[dict[str, Any]] = []
+def group_by_repository(rows: list[ImageRow]) -> list[Image]:
+    """The API's images: one entry per image and repository, with that repository's tags."""
+    out: list[Image] = []
     for r in rows:
         repos: dict[str, list[str]] = {}
         for ref in r.tags:
             repo, _, tag = ref.rpartition(":")
             repos.setdefault(repo, []).append(tag)
-        common = {"id": r.id, "size": r.size, "createdAt": r.created * 1000}
-        out += [{**common, "name": repo, "tags": tags} for repo, tags in repos.items()]
-        if not repos:
-            out.append({**common, "name": "<none>", "tags": []})
+        named = list(repos.items()) or [("<none>", [])]
+        out += [Image(id=r.id, name=repo, tags=tags, size=r.size, created_at=r.created * 1000) for repo, tags in named]
     return out
 
 
