@@ -18,7 +18,7 @@ from bot.core.policy import Actor
 from bot.core.units import PortMapping, parse_port
 from bot.wire.payload import ReplyTo, new_payload
 from tests.support.services import TEST_LABEL, Registry, free_port
-from workers.commands import handlers
+from workers.commands import images, inspect
 from workers.commands.context import Context
 from workers.docker.gateway import DockerGateway
 from workers.docker.images import split_reference
@@ -339,7 +339,7 @@ def test_remove_image_of_an_extra_tag_keeps_the_test_image(
         "job-rmi", f"rmi {extra}", c.RemoveImage(image=extra), Actor("shell:t", "shell"), ReplyTo(), "local"
     )
 
-    outcome = handlers.remove_image(ctx, c.RemoveImage(image=extra), payload)
+    outcome = images.remove_image(ctx, c.RemoveImage(image=extra), payload)
 
     assert outcome.ok
     assert outcome.summary.startswith(f"Untagged `{extra}`")
@@ -433,7 +433,7 @@ def test_inspect_masks_secret_env_values(gw: DockerGateway, ctx: Context, test_i
     console = Actor("shell:t", "shell")  # the top role, as the web signs it: may read what the bot did not make
     payload = new_payload("job-inspect", f"inspect {name}", command, console, ReplyTo(), "local", read_unmanaged=True)
 
-    outcome = handlers.inspect(ctx, command, payload)
+    outcome = inspect.inspect(ctx, command, payload)
 
     shown = outcome.text + repr(outcome.data)
     for secret in ("hunter2", "tok-123", "aws-456"):

@@ -14,7 +14,7 @@ from bot.core.policy import Actor
 from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL
-from workers.commands import handlers
+from workers.commands import containers, logs
 from workers.commands.context import Context
 from workers.docker.gateway import DockerGateway
 from workers.slack.render import SECTION_LIMIT, Outcome
@@ -62,7 +62,7 @@ def test_list_of_many_long_named_containers_fits_one_section(
         list(pool.map(create, names))
     command = c.ListContainers(all=True, filter=prefix)
 
-    outcome = handlers.list_containers(ctx, command, _payload(command, f"list --all {prefix}"))
+    outcome = containers.list_containers(ctx, command, _payload(command, f"list --all {prefix}"))
 
     assert outcome.ok
     assert outcome.summary == f"60 containers matching `{prefix}` on `local`"
@@ -90,7 +90,7 @@ def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, ctx: Cont
     )
     command = c.Logs(target=name, tail=5000)
 
-    outcome = handlers.logs(ctx, command, _payload(command, f"logs {name} --tail 5000"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name} --tail 5000"))
 
     assert outcome.ok
     assert outcome.summary == f"3000 log lines from `{name}` on `local`"
@@ -110,7 +110,7 @@ def test_logs_grep_and_tail_fit_without_a_note(gw: DockerGateway, ctx: Context, 
     _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 2000 ]; do echo "row $i"; i=$((i+1)); done')
     command = c.Logs(target=name, tail=2000, grep="row 19")
 
-    outcome = handlers.logs(ctx, command, _payload(command, f"logs {name} --grep 'row 19'"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name} --grep 'row 19'"))
 
     assert outcome.summary == f"111 log lines containing `row 19` from `{name}` on `local`"
     assert len(outcome.thread) == 1
@@ -124,7 +124,7 @@ def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, ctx: Co
     _run_to_exit(gw, test_image, name, "printf 'start-%06000d-end\\n' 7; echo after")
     command = c.Logs(target=name, tail=10)
 
-    outcome = handlers.logs(ctx, command, _payload(command, f"logs {name}"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name}"))
 
     assert len(outcome.thread) == 2
     assert all(len(chunk) < SECTION_LIMIT for chunk in outcome.thread)
@@ -144,7 +144,7 @@ def test_long_logs_are_delivered_to_slack_within_its_limits(
     _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 4000 ]; do echo "entry number $i"; i=$((i+1)); done')
     command = c.Logs(target=name, tail=10_000)
     payload = _payload(command, f"logs {name} --tail 10000", channel="C1")
-    outcome: Outcome = handlers.logs(ctx, command, payload)
+    outcome: Outcome = logs.logs(ctx, command, payload)
 
     delivery = SlackReplier("xoxb-test", fake_slack.url).session(payload).finish(outcome, 0.5)
 
@@ -165,8 +165,8 @@ def test_run_is_idempotent_by_its_job_id(ctx: Context, test_image: str, docker_c
     name = f"dvtest-once-{uuid.uuid4().hex[:8]}"
     command = c.Run(image=test_image, name=name, memory=64 * 1024**2, cpus=0.5, pids=64, command=("sleep", "300"))
     payload = _payload(command, f"run {test_image} --name {name}")
-    first = handlers.run(ctx, command, payload)
-    again = handlers.run(ctx, command, payload)
+    first = containers.run(ctx, command, payload)
+    again = containers.run(ctx, command, payload)
     assert first.ok and again.ok and "already started by this job" in again.summary
     assert again.data["id"] == first.data["id"]
     made = docker_cleanup.containers.list(all=True, filters={"label": f"dockerverse.job={payload.id}"})

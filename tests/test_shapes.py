@@ -17,7 +17,7 @@ from bot.web.openapi import DOCUMENT, REF, models
 from bot.wire import shapes
 from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.services import TEST_LABEL
-from workers.commands import handlers
+from workers.commands import containers, images
 from workers.commands.context import Context
 
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
@@ -113,16 +113,16 @@ def test_worker_json_for_list_and_images_fits_the_models(
         test_image, ["sleep", "300"], name=name, labels={TEST_LABEL: "1"}, ports={"80/tcp": None}, detach=True
     )
     command = c.ListContainers(all=True, filter=name)
-    listed = handlers.list_containers(ctx, command, _payload(command, f"list --all {name}"))
+    listed = containers.list_containers(ctx, command, _payload(command, f"list --all {name}"))
     assert listed.data is not None
     [container] = listed.data["containers"]
     assert container["name"] == name and container["status"] == "running" and container["ports"]
     _fits(shapes.ContainerList, listed.data)
 
-    images = handlers.images(ctx, c.Images(), _payload(c.Images(), "images"))
-    assert images.data is not None
-    assert any(f"{i['name']}:{t}" == test_image for i in images.data["images"] for t in i["tags"])
-    _fits(shapes.ImageList, images.data)
+    listed_images = images.images(ctx, c.Images(), _payload(c.Images(), "images"))
+    assert listed_images.data is not None
+    assert any(f"{i['name']}:{t}" == test_image for i in listed_images.data["images"] for t in i["tags"])
+    _fits(shapes.ImageList, listed_images.data)
 
 
 def test_worker_json_for_start_fits_container(
@@ -132,6 +132,6 @@ def test_worker_json_for_start_fits_container(
     name = f"dvtest-shape-{uuid.uuid4().hex[:8]}"
     docker_cleanup.containers.create(test_image, ["sleep", "300"], name=name, labels={TEST_LABEL: "1"})
     command = c.Lifecycle(action="start", target=name)
-    done = handlers.lifecycle(ctx, command, _payload(command, f"start {name}"))
+    done = containers.lifecycle(ctx, command, _payload(command, f"start {name}"))
     assert done.ok and done.data is not None and done.data["status"] == "running"
     _fits(shapes.Container, done.data)

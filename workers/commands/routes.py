@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.core import commands as c
 from bot.wire.payload import Payload
-from workers.commands import handlers
+from workers.commands import about, containers, images, inspect, logs
 from workers.commands.context import Context
 from workers.commands.redeploy.command import redeploy
 from workers.slack.render import Outcome
@@ -21,19 +21,19 @@ from workers.slack.render import Outcome
 Handler = Callable[[Context, Any, Payload], Outcome]
 
 ROUTES: dict[type[c.Command], Handler] = {
-    c.Help: handlers.help_,
-    c.ListContainers: handlers.list_containers,
-    c.Run: handlers.run,
-    c.Remove: handlers.remove,
-    c.Logs: handlers.logs,
-    c.Lifecycle: handlers.lifecycle,
-    c.Images: handlers.images,
-    c.RemoveImage: handlers.remove_image,
-    c.Pull: handlers.pull,
-    c.Inspect: handlers.inspect,
-    c.Hosts: handlers.hosts,
+    c.Help: about.help_,
+    c.Hosts: about.hosts,
+    c.Audit: about.audit_log,
+    c.ListContainers: containers.list_containers,
+    c.Run: containers.run,
+    c.Remove: containers.remove,
+    c.Lifecycle: containers.lifecycle,
+    c.Logs: logs.logs,
+    c.Inspect: inspect.inspect,
+    c.Images: images.images,
+    c.RemoveImage: images.remove_image,
+    c.Pull: images.pull,
     c.Redeploy: redeploy,
-    c.Audit: handlers.audit_log,
 }
 
 

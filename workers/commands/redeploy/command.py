@@ -29,8 +29,8 @@ from bot.core.policy import check_image_allowed
 from bot.core.slack_text import code, escape, unescape
 from bot.core.units import format_duration
 from bot.wire.payload import Payload
+from workers.commands.containers import ownership
 from workers.commands.context import Context
-from workers.commands.handlers import ownership
 from workers.commands.redeploy.health import SETTLE, prove
 from workers.commands.redeploy.journal import Journal, TakenOver, acquire
 from workers.commands.redeploy.rollback import last_lines, restore, roll_back
