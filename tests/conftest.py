@@ -23,12 +23,16 @@ if _ROOT not in sys.path:
 import docker  # noqa: E402
 import redis  # noqa: E402
 
+from bot.core.settings import Settings  # noqa: E402
+from bot.wire.queues import connect  # noqa: E402
 from tests.support import recorder, services  # noqa: E402
 from tests.support.fakeslack import FakeSlack  # noqa: E402
 from tests.support.proxy_allowlist import AllowList, report  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 from tests.support.stack_factory import StackFactory, StackOptions  # noqa: E402
+from workers.commands.context import Context  # noqa: E402
 from workers.docker.gateway import DockerGateway  # noqa: E402
+from workers.runtime.startup import build_context  # noqa: E402
 
 MARKERS = {
     "docker": "needs the Docker engine (started by the docker_engine fixture)",
@@ -256,3 +260,10 @@ def gw(docker_cleanup: docker.DockerClient) -> Iterator[DockerGateway]:
     yield DockerGateway("local", factory)
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def ctx(gw: DockerGateway, redis_url: str) -> Context:
+    """What a worker gives its handlers, built as a worker builds it, on the test gateway and Redis."""
+    settings = Settings(REDIS_URL=redis_url, DOCKERVERSE_JOB_KEY="k" * 32, DOCKERVERSE_HOST_NAME="local")
+    return build_context(settings, "local", connect(redis_url), gateway=gw)

@@ -18,8 +18,11 @@ from bot.core.policy import Actor
 from bot.core.units import PortMapping, parse_port
 from bot.wire.payload import ReplyTo, new_payload
 from tests.support.services import TEST_LABEL, Registry, free_port
-from workers.commands import handlers
-from workers.docker.gateway import ContainerRow, DockerGateway, split_reference
+from workers.commands import images, inspect
+from workers.commands.context import Context
+from workers.docker.gateway import DockerGateway
+from workers.docker.images import split_reference
+from workers.docker.rows import ContainerRow
 
 MB = 1024**2
 # PID 1 of the test containers: exits at once on SIGTERM, so `stop` never waits 10 s for a SIGKILL.
@@ -325,7 +328,7 @@ def test_remove_image_untags_then_deletes_with_the_last_tag(
 
 
 def test_remove_image_of_an_extra_tag_keeps_the_test_image(
-    gw: DockerGateway, docker_cleanup: docker.DockerClient, test_image: str
+    ctx: Context, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
     """rmi of an extra tag of the test image untags it and the handler says the image keeps its other tags."""
     extra = f"dockerverse-test/busybox:extra-{uuid.uuid4().hex[:8]}"
@@ -336,7 +339,7 @@ def test_remove_image_of_an_extra_tag_keeps_the_test_image(
         "job-rmi", f"rmi {extra}", c.RemoveImage(image=extra), Actor("shell:t", "shell"), ReplyTo(), "local"
     )
 
-    outcome = handlers.remove_image(gw, c.RemoveImage(image=extra), payload)
+    outcome = images.remove_image(ctx, c.RemoveImage(image=extra), payload)
 
     assert outcome.ok
     assert outcome.summary.startswith(f"Untagged `{extra}`")
@@ -415,7 +418,7 @@ def test_gateway_recovers_when_the_daemon_comes_back(docker_engine: docker.Docke
             client.close()
 
 
-def test_inspect_masks_secret_env_values(gw: DockerGateway, test_image: str) -> None:
+def test_inspect_masks_secret_env_values(gw: DockerGateway, ctx: Context, test_image: str) -> None:
     """The inspect handler masks values of env vars whose names look like secrets and shows the others."""
     name = _name("inspect")
     env = (
@@ -430,7 +433,7 @@ def test_inspect_masks_secret_env_values(gw: DockerGateway, test_image: str) -> 
     console = Actor("shell:t", "shell")  # the top role, as the web signs it: may read what the bot did not make
     payload = new_payload("job-inspect", f"inspect {name}", command, console, ReplyTo(), "local", read_unmanaged=True)
 
-    outcome = handlers.inspect(gw, command, payload)
+    outcome = inspect.inspect(ctx, command, payload)
 
     shown = outcome.text + repr(outcome.data)
     for secret in ("hunter2", "tok-123", "aws-456"):

@@ -14,7 +14,8 @@ from bot.core.policy import Actor
 from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL
-from workers.commands import handlers
+from workers.commands import containers, logs
+from workers.commands.context import Context
 from workers.docker.gateway import DockerGateway
 from workers.slack.render import SECTION_LIMIT, Outcome
 from workers.slack.reply import SlackReplier
@@ -48,7 +49,7 @@ def _code_lines(block: str) -> list[str]:
 
 
 def test_list_of_many_long_named_containers_fits_one_section(
-    gw: DockerGateway, docker_cleanup: docker.DockerClient, test_image: str
+    ctx: Context, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
     """list --all of 60 long-named containers is cut at a line to under 3,000 chars, with a 'more lines' note."""
     prefix = f"dvtest-list-{uuid.uuid4().hex[:8]}-"
@@ -61,7 +62,7 @@ def test_list_of_many_long_named_containers_fits_one_section(
         list(pool.map(create, names))
     command = c.ListContainers(all=True, filter=prefix)
 
-    outcome = handlers.list_containers(gw, command, _payload(command, f"list --all {prefix}"))
+    outcome = containers.list_containers(ctx, command, _payload(command, f"list --all {prefix}"))
 
     assert outcome.ok
     assert outcome.summary == f"60 containers matching `{prefix}` on `local`"
@@ -81,7 +82,7 @@ def test_list_of_many_long_named_containers_fits_one_section(
     assert sorted(r["name"] for r in outcome.data["containers"]) == sorted(names)
 
 
-def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, test_image: str) -> None:
+def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, ctx: Context, test_image: str) -> None:
     """logs of 3,000 lines (more than 5 messages hold) become a file for the thread, with the last lines shown."""
     name = f"dvtest-logs-{uuid.uuid4().hex[:8]}"
     _run_to_exit(
@@ -89,7 +90,7 @@ def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, test_imag
     )
     command = c.Logs(target=name, tail=5000)
 
-    outcome = handlers.logs(gw, command, _payload(command, f"logs {name} --tail 5000"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name} --tail 5000"))
 
     assert outcome.ok
     assert outcome.summary == f"3000 log lines from `{name}` on `local`"
@@ -103,13 +104,13 @@ def test_logs_of_thousands_of_lines_go_up_as_a_file(gw: DockerGateway, test_imag
     assert len(outcome.data["lines"]) == 3000
 
 
-def test_logs_grep_and_tail_fit_without_a_note(gw: DockerGateway, test_image: str) -> None:
+def test_logs_grep_and_tail_fit_without_a_note(gw: DockerGateway, ctx: Context, test_image: str) -> None:
     """Narrowing with --grep keeps the output in one chunk with no 'not shown' note."""
     name = f"dvtest-grep-{uuid.uuid4().hex[:8]}"
     _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 2000 ]; do echo "row $i"; i=$((i+1)); done')
     command = c.Logs(target=name, tail=2000, grep="row 19")
 
-    outcome = handlers.logs(gw, command, _payload(command, f"logs {name} --grep 'row 19'"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name} --grep 'row 19'"))
 
     assert outcome.summary == f"111 log lines containing `row 19` from `{name}` on `local`"
     assert len(outcome.thread) == 1
@@ -117,13 +118,13 @@ def test_logs_grep_and_tail_fit_without_a_note(gw: DockerGateway, test_image: st
     assert _code_lines(outcome.thread[0])[0] == "row 19"
 
 
-def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, test_image: str) -> None:
+def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, ctx: Context, test_image: str) -> None:
     """A single log line longer than a section is shown clipped with …, not dropped as 'not shown'."""
     name = f"dvtest-longline-{uuid.uuid4().hex[:8]}"
     _run_to_exit(gw, test_image, name, "printf 'start-%06000d-end\\n' 7; echo after")
     command = c.Logs(target=name, tail=10)
 
-    outcome = handlers.logs(gw, command, _payload(command, f"logs {name}"))
+    outcome = logs.logs(ctx, command, _payload(command, f"logs {name}"))
 
     assert len(outcome.thread) == 2
     assert all(len(chunk) < SECTION_LIMIT for chunk in outcome.thread)
@@ -135,7 +136,7 @@ def test_logs_with_one_very_long_line_show_it_clipped(gw: DockerGateway, test_im
 
 
 def test_long_logs_are_delivered_to_slack_within_its_limits(
-    gw: DockerGateway, test_image: str, fake_slack: FakeSlack
+    gw: DockerGateway, ctx: Context, test_image: str, fake_slack: FakeSlack
 ) -> None:
     """Delivering a long logs outcome posts a root message, one note in its thread and the file
     (files.getUploadURLExternal, the bytes, files.completeUploadExternal in that thread)."""
@@ -143,7 +144,7 @@ def test_long_logs_are_delivered_to_slack_within_its_limits(
     _run_to_exit(gw, test_image, name, 'i=1; while [ $i -le 4000 ]; do echo "entry number $i"; i=$((i+1)); done')
     command = c.Logs(target=name, tail=10_000)
     payload = _payload(command, f"logs {name} --tail 10000", channel="C1")
-    outcome: Outcome = handlers.logs(gw, command, payload)
+    outcome: Outcome = logs.logs(ctx, command, payload)
 
     delivery = SlackReplier("xoxb-test", fake_slack.url).session(payload).finish(outcome, 0.5)
 
@@ -159,15 +160,13 @@ def test_long_logs_are_delivered_to_slack_within_its_limits(
     assert uploaded.decode().splitlines()[-1] == "entry number 4000"
 
 
-def test_run_is_idempotent_by_its_job_id(
-    gw: DockerGateway, test_image: str, docker_cleanup: docker.DockerClient
-) -> None:
+def test_run_is_idempotent_by_its_job_id(ctx: Context, test_image: str, docker_cleanup: docker.DockerClient) -> None:
     """The same run job executed twice finds the container it made instead of making a second."""
     name = f"dvtest-once-{uuid.uuid4().hex[:8]}"
     command = c.Run(image=test_image, name=name, memory=64 * 1024**2, cpus=0.5, pids=64, command=("sleep", "300"))
     payload = _payload(command, f"run {test_image} --name {name}")
-    first = handlers.run(gw, command, payload)
-    again = handlers.run(gw, command, payload)
+    first = containers.run(ctx, command, payload)
+    again = containers.run(ctx, command, payload)
     assert first.ok and again.ok and "already started by this job" in again.summary
     assert again.data["id"] == first.data["id"]
     made = docker_cleanup.containers.list(all=True, filters={"label": f"dockerverse.job={payload.id}"})

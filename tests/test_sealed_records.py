@@ -48,14 +48,11 @@ def test_a_forged_quiet_mark_hides_no_crash(redis_url: str) -> None:
     conn = redis.Redis.from_url(redis_url)
     conn.set(quiet.key("local", "c1"), b"1")
     assert not quiet.take(conn, LOCAL, "local", "c1")
-    quiet.use(conn, LOCAL)
-    try:
-        quiet.mark("local", "c2")
-        assert not quiet.take(conn, HmacKey(b"another-machine-key-of-32-bytes!"), "local", "c2")
-        quiet.mark("local", "c2")
-        assert quiet.take(conn, LOCAL, "local", "c2") and not quiet.take(conn, LOCAL, "local", "c2")
-    finally:
-        quiet.use(None, HmacKey(b""))  # type: ignore[arg-type]
+    marks = quiet.QuietMarks(conn, LOCAL, "local")
+    marks.mark("c2")
+    assert not quiet.take(conn, HmacKey(b"another-machine-key-of-32-bytes!"), "local", "c2")
+    marks.mark("c2")
+    assert quiet.take(conn, LOCAL, "local", "c2") and not quiet.take(conn, LOCAL, "local", "c2")
 
 
 def test_a_forged_keep_alive_or_stop_does_nothing_to_a_follow(redis_url: str) -> None:

@@ -17,8 +17,8 @@ from bot.web.openapi import DOCUMENT, REF, models
 from bot.wire import shapes
 from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.services import TEST_LABEL
-from workers.commands import handlers
-from workers.docker.gateway import DockerGateway
+from workers.commands import containers, images
+from workers.commands.context import Context
 
 SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
 
@@ -105,7 +105,7 @@ def test_image_is_named_by_id_prefix_or_reference() -> None:
 
 
 def test_worker_json_for_list_and_images_fits_the_models(
-    gw: DockerGateway, docker_cleanup: docker.DockerClient, test_image: str
+    ctx: Context, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
     """The `list --all` and `images` jobs' data, from a real Docker, is what the models and document say."""
     name = f"dvtest-shape-{uuid.uuid4().hex[:8]}"
@@ -113,25 +113,25 @@ def test_worker_json_for_list_and_images_fits_the_models(
         test_image, ["sleep", "300"], name=name, labels={TEST_LABEL: "1"}, ports={"80/tcp": None}, detach=True
     )
     command = c.ListContainers(all=True, filter=name)
-    listed = handlers.list_containers(gw, command, _payload(command, f"list --all {name}"))
+    listed = containers.list_containers(ctx, command, _payload(command, f"list --all {name}"))
     assert listed.data is not None
     [container] = listed.data["containers"]
     assert container["name"] == name and container["status"] == "running" and container["ports"]
     _fits(shapes.ContainerList, listed.data)
 
-    images = handlers.images(gw, c.Images(), _payload(c.Images(), "images"))
-    assert images.data is not None
-    assert any(f"{i['name']}:{t}" == test_image for i in images.data["images"] for t in i["tags"])
-    _fits(shapes.ImageList, images.data)
+    listed_images = images.images(ctx, c.Images(), _payload(c.Images(), "images"))
+    assert listed_images.data is not None
+    assert any(f"{i['name']}:{t}" == test_image for i in listed_images.data["images"] for t in i["tags"])
+    _fits(shapes.ImageList, listed_images.data)
 
 
 def test_worker_json_for_start_fits_container(
-    gw: DockerGateway, docker_cleanup: docker.DockerClient, test_image: str
+    ctx: Context, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
     """`start` answers with one container in the list's shape."""
     name = f"dvtest-shape-{uuid.uuid4().hex[:8]}"
     docker_cleanup.containers.create(test_image, ["sleep", "300"], name=name, labels={TEST_LABEL: "1"})
     command = c.Lifecycle(action="start", target=name)
-    done = handlers.lifecycle(gw, command, _payload(command, f"start {name}"))
+    done = containers.lifecycle(ctx, command, _payload(command, f"start {name}"))
     assert done.ok and done.data is not None and done.data["status"] == "running"
     _fits(shapes.Container, done.data)

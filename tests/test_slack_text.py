@@ -11,7 +11,7 @@ from bot.core.plain_text import plain
 from bot.core.slack_text import clip, code, escape, fenced, unescape
 from bot.wire import confirm
 from workers.alerts.messages import Facts, unhealthy
-from workers.docker.gateway import ContainerRow
+from workers.docker.rows import ContainerRow
 from workers.slack.listing import row_blocks
 from workers.slack.render import chunks, code_block
 

@@ -22,13 +22,11 @@ from bot.wire.follow_control import follow_key, reader_alive, stop_pressed
 from bot.wire.payload import Payload
 from bot.wire.queues import STOP_ACTION
 from bot.wire.signing import Verifier
+from workers.commands.context import Context
 from workers.docker.access import readable
-from workers.docker.gateway import DockerGateway
 from workers.slack.render import Outcome
 from workers.slack.reply import Session
 
-# Set on SIGTERM: a follow ends early so the worker's warm shutdown does not wait an hour for it.
-STOPPING = threading.Event()
 STREAM_MAX = 10_000  # lines kept for a reader that fell behind or reconnects
 STREAM_TTL = 600  # seconds the stream outlives its follow, for a reconnect to pick up
 FLUSH_SECONDS = 0.05
@@ -156,21 +154,18 @@ def _block(lines: list[str]) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
-def follow(
-    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None = None
-) -> Outcome:
+def follow(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
     try:
-        target = gw.container(cmd.target)
+        target = ctx.gateway.container(cmd.target)
         readable(target.managed, target.name, p)
-        return _follow(gw, cmd, p, conn, seal_key, session)
+        return _follow(ctx, cmd, p)
     finally:  # its slot is free again for the next follow (bot/wire/fair_share.py; it lapses by itself too)
         with contextlib.suppress(redis.RedisError):
-            fair_share.give_back(conn, p.actor.id, p.host, p.id)
+            fair_share.give_back(ctx.conn, p.actor.id, p.host, p.id)
 
 
-def _follow(
-    gw: DockerGateway, cmd: c.Logs, p: Payload, conn: redis.Redis, seal_key: Verifier, session: Session | None
-) -> Outcome:
+def _follow(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
+    gw, conn, seal_key, session = ctx.gateway, ctx.conn, ctx.key, ctx.progress.session
     key = follow_key(p.id)
     after = parse_docker_time(cmd.after) if cmd.after else None
     if after:  # resuming: everything from that second on, the lines already sent skipped below
@@ -195,7 +190,7 @@ def _follow(
         while not done.wait(FLUSH_SECONDS):
             out.flush()
             now = time.monotonic()
-            if STOPPING.is_set():
+            if ctx.stopping.is_set():  # SIGTERM: the warm shutdown must not wait an hour for this
                 ended[0] = "the worker is shutting down (reconnect to resume)"
             elif now - started >= limit:
                 ended[0] = f"its time limit ({format_duration(limit)}) was reached"

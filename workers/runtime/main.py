@@ -9,105 +9,62 @@ job. SIGTERM is a warm shutdown: the running job finishes first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from rq import SimpleWorker, worker_registration
-from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
-from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
 from bot.core.errors import DockerverseError
 from bot.core.notify import host_channels
 from bot.core.policy import load_policy
 from bot.core.settings import Settings
-from bot.core.slack_text import escape
 from bot.wire.payload import Payload, Unsigned
 from bot.wire.queues import connect, queue_name
 from bot.wire.redis_url import FAILOVER_SECONDS
 from bot.wire.replicas import quietly_held as replicas_hold
-from workers.alerts import quiet
 from workers.alerts.watcher import start_watcher
-from workers.commands import follow, redeploy
-from workers.runtime import admission, progress, reaper, tasks
+from workers.commands.context import Context
+from workers.commands.redeploy.recovery import recover
+from workers.runtime import admission, reaper, tasks
+from workers.runtime.failures import on_failure
 from workers.runtime.host_watch import HostWatch
 from workers.runtime.signed_job import SignedJob
+from workers.runtime.startup import build_context
 from workers.slack.render import Outcome
 
 log = logging.getLogger(__name__)
 
 
-def _failure_message(exc_type: type[BaseException], exc: BaseException, job: Job) -> str:
-    # A redeploy that stops half-way is put back by a worker of its host (workers/commands/redeploy.py: recover).
-    payload = job.kwargs.get("payload") if isinstance(job.kwargs, dict) else None
-    command = payload.get("command") if isinstance(payload, dict) else None
-    redeploying = isinstance(command, dict) and command.get("kind") == "redeploy"
-    back = (
-        " A half-done redeploy is put back by itself: the previous container runs again under its name within "
-        "about 20 s (check with `list --all`)."
-    )
-    if issubclass(exc_type, AbandonedJobError):
-        if redeploying:
-            return "The redeploy was interrupted: the worker running it stopped (killed or crashed)." + back
-        return (
-            "The job was interrupted: the worker running it stopped (killed or crashed) before it finished. "
-            "It is not re-run on its own, since a change may have half-happened: check with `list --all` or "
-            "`images`, then run it again if it is still needed."
-        )
-    if issubclass(exc_type, JobTimeoutException):
-        if redeploying:
-            return f"The redeploy ran longer than its {job.timeout} s limit and was stopped." + back
-        return (
-            f"The job ran longer than its {job.timeout} s limit and was stopped; nothing more will run. "
-            "Try a smaller request (e.g. a lower --tail)."
-        )
-    return (
-        f"The job failed on the worker ({exc_type.__name__}: {escape(str(exc)[:300])}). It was logged; try again, "
-        "and tell whoever runs Dockerverse if it keeps failing."
-    )
-
-
-def on_failure(job: Job, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> bool:
-    """RQ exception handler: the person who asked always hears about a failure."""
-    if isinstance(exc, tasks.UntrustedJob):
-        log.error("refused untrusted job %s: %s (nothing was run)", job.id, exc)
-        job.meta["error"] = f"Refused by the worker: {escape(exc)}. Nothing was run."
-        job.save_meta()  # type: ignore[no-untyped-call]
-        return False
-    message = _failure_message(exc_type, exc, job)
-    job.meta["error"] = message
-    job.save_meta()  # type: ignore[no-untyped-call]
-    try:
-        payload = tasks.trusted_payload(job.kwargs.get("payload"), job.kwargs.get("sig"), job.id)
-    except tasks.UntrustedJob:
-        return False
-    session = progress.current if progress.current is not None and progress.current.p.id == job.id else None
-    tasks.deliver(payload, Outcome(False, message), 0.0, session)
-    return True
-
-
-def _deliver(p: Payload, outcome: Outcome) -> None:
-    tasks.deliver(p, outcome, 0.0)
+def _deliver(ctx: Context, p: Payload, outcome: Outcome) -> None:
+    tasks.deliver(ctx, p, outcome, 0.0)
 
 
 class DockerverseWorker(SimpleWorker):
-    """RQ's SimpleWorker with cheaper heartbeats, and one that notices a Redis that lost it."""
+    """RQ's SimpleWorker with cheaper heartbeats, and one that notices a Redis that lost it. It runs each job
+    with the context it was built with (workers/commands/context.py)."""
 
     # Back at work within 5 s of Redis returning (RQ's default backs off to a minute).
     max_connection_wait_time = 5.0
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
-    host_watch: HostWatch | None = None  # the host's beat, and telling of other hosts' outages
+
+    def __init__(self, queues: list[str], context: Context, host_watch: HostWatch | None = None, **kwargs: Any) -> None:
+        self.context = context
+        self.host_watch = host_watch  # the host's beat, and telling of other hosts' outages
+        self.on_failure = functools.partial(on_failure, context)
+        super().__init__(queues, exception_handlers=[self.on_failure], **kwargs)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
@@ -127,21 +84,23 @@ class DockerverseWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Settled before RQ marks the job started: a replayed id is dropped without touching the record of
         # its first run, and a stale job never begins.
+        ctx = self.context
         try:
-            rt = tasks.runtime()
-            admitted = admission.admit(self.connection, rt.key, job, time.time(), rt.replicas) is not None
+            admitted = admission.admit(self.connection, ctx.key, job, time.time(), ctx.replicas) is not None
         except Unsigned:
             admitted = True  # SignedJob.func refuses it inside RQ, which fails the job saying why
         if admitted:
+            if isinstance(job, SignedJob):
+                job.context = ctx  # what the job function runs with
             super().execute_job(job, queue)
             return
         self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
-        admission.tell(self.connection, tasks.runtime().key, _deliver)
+        admission.tell(self.connection, ctx.key, functools.partial(_deliver, ctx))
 
     def _sweep_expired(self) -> None:
         """From the keep-alive thread, every few seconds, whatever the worker is busy with."""
         try:
-            admission.sweep(self.connection, tasks.runtime().key, _deliver)
+            admission.sweep(self.connection, self.context.key, functools.partial(_deliver, self.context))
         except redis.RedisError as exc:
             log.debug("could not look for expired jobs: %s", exc)
         except Exception:  # housekeeping must never take the worker down with it
@@ -162,10 +121,10 @@ class DockerverseWorker(SimpleWorker):
             if now - self._last_reap >= REAP_EVERY:
                 self._last_reap = now
                 try:
-                    reaper.reap(self.connection, SignedJob, on_failure)
+                    reaper.reap(self.connection, SignedJob, self.on_failure)
                     reaper.rescue_limbo(self.connection)
                     # A redeploy its dead worker left half-done is put back as it was.
-                    redeploy.recover(self.connection, tasks.runtime().seal, tasks.runtime().gateway)
+                    recover(self.context, functools.partial(reaper.alive, self.connection))
                 except redis.RedisError as exc:
                     log.warning("could not look for jobs of dead workers: %s", exc)
                 except DockerverseError as exc:
@@ -196,7 +155,7 @@ class DockerverseWorker(SimpleWorker):
         """A result the master acknowledged but never passed on is lost in a failover: the promoted replica
         would still show the job running, and RQ's clean-up would fail it later, telling its person a second
         time. So, with DOCKERVERSE_REDIS_REPLICAS, write it again (idempotently) until replicas hold it."""
-        count, wait_ms = tasks.runtime().replicas
+        count, wait_ms = self.context.replicas
         deadline = time.monotonic() + 3 * FAILOVER_SECONDS
         while not replicas_hold(self.connection, Job.key_for(job.id), count, wait_ms, status, field="status"):
             if time.monotonic() > deadline:
@@ -215,7 +174,7 @@ class DockerverseWorker(SimpleWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm shutdown: the running job finishes, but a log follow (which could run an hour)
         ends now, with a note to its reader."""
-        follow.STOPPING.set()
+        self.context.stopping.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def _reregister_if_lost(self) -> None:
@@ -235,29 +194,28 @@ LANES = ("quick", "stream")
 REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 
-def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> SimpleWorker:
-    tasks.configure(settings, host)
+def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, **kwargs: Any) -> DockerverseWorker:
     connection = connect(settings.redis_url, ride_out=True)
-    quiet.use(connection, tasks.runtime().seal)  # stop, restart and rm mark what they stop: no alert
-    worker = DockerverseWorker(
-        [queue_name(host, lane) for lane in lanes],
-        connection=connection,
-        serializer=JSONSerializer,
-        job_class=SignedJob,
-        exception_handlers=[on_failure],
-        worker_ttl=settings.worker_ttl,
-        **kwargs,
-    )
+    context = build_context(settings, host, connection)
     # Every worker beats for its host; the quick lane's (one a host) also tells of other hosts' outages.
-    worker.host_watch = HostWatch(
+    host_watch = HostWatch(
         connection,
         host,
         settings.down_after,
         host_channels(load_policy(settings.config_path).notify),
-        tasks.runtime().replier,
+        context.replier,
         checks="quick" in lanes,
     )
-    return worker
+    return DockerverseWorker(
+        [queue_name(host, lane) for lane in lanes],
+        context,
+        host_watch,
+        connection=connection,
+        serializer=JSONSerializer,
+        job_class=SignedJob,
+        worker_ttl=settings.worker_ttl,
+        **kwargs,
+    )
 
 
 def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, burst: bool = False) -> None:
@@ -265,7 +223,7 @@ def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, bu
     worker = build_worker(settings, host, lanes)
     log.info("worker %s serving Docker host %r on %s", worker.name, host, ", ".join(worker.queue_names()))
     try:
-        tasks.runtime().gateway.ping()
+        worker.context.gateway.ping()
     except DockerverseError as exc:  # keep serving: each job reports it, and the gateway reconnects
         log.warning("%s", exc.message)
     # Docker's events are watched from the quick lane's process: one watcher a host, by a Redis lock.

@@ -70,6 +70,11 @@ def keep_alive(
     return thread
 
 
+def alive(conn: redis.Redis, worker_name: str) -> bool:
+    """Whether that worker process said it lives within ALIVE_TTL."""
+    return bool(conn.exists(ALIVE_PREFIX + worker_name))
+
+
 def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) -> int:
     """Settle the jobs of dead workers (once each, whichever worker gets there first): one that had begun
     is failed and its person told; one the worker took but never began goes back on its queue."""
@@ -87,7 +92,7 @@ def reap(conn: redis.Redis, job_class: Any, on_abandoned: Callable[..., Any]) ->
                 f"rq:job:{job_id}", "worker_name"
             )
             name = as_str(worker) if worker else None
-            if not name or conn.exists(ALIVE_PREFIX + name):
+            if not name or alive(conn, name):
                 continue
             if not conn.set(CLAIM_PREFIX + job_id, b"1", nx=True, ex=3600):
                 continue

@@ -7,16 +7,20 @@ so this job class allows exactly one function, with a valid signature, and no ca
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from rq.job import Job
 
 from bot.wire.payload import EXECUTE
+from workers.commands.context import Context
 from workers.runtime import tasks
 
 
 class SignedJob(Job):
+    context: Context | None = None  # the worker's, handed to the job it is about to run (main.py: execute_job)
+
     @property
     def func(self) -> Callable[..., Any]:
         if self.func_name != EXECUTE or self.instance is not None:
@@ -25,8 +29,10 @@ class SignedJob(Job):
             raise tasks.UntrustedJob("refusing a job with callbacks")
         if self.args or set(self.kwargs) != {"payload", "sig"}:
             raise tasks.UntrustedJob("refusing a job whose arguments are not a signed payload")
-        tasks.trusted_payload(self.kwargs["payload"], self.kwargs["sig"], self.id)
-        return tasks.execute
+        if self.context is None:
+            raise tasks.UntrustedJob("refusing a job that no Dockerverse worker took: it has no worker context")
+        tasks.trusted_payload(self.context.key, self.kwargs["payload"], self.kwargs["sig"], self.id)
+        return functools.partial(tasks.execute, self.context, self)
 
     # Callbacks are never ours: never import them.
     @property

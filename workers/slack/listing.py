@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.core.blocks import STATE_EMOJI, button, row_buttons
 from bot.core.slack_text import clip, code, escape
-from workers.docker.gateway import ContainerRow
+from workers.docker.rows import ContainerRow
 
 PAGE = 20
 
