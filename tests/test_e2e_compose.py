@@ -100,7 +100,7 @@ def deployment(docker_engine: docker.DockerClient, tmp_path_factory: pytest.Temp
     project = Compose(root)
     project("down", "--volumes", "--remove-orphans")  # what a crashed run of this session left
     try:
-        project("build", timeout=compose.BUILD_TIMEOUT)
+        project("build", "--force-rm", timeout=compose.BUILD_TIMEOUT)  # a failed step leaves no container
         compose.keep_layers(docker_engine, env["DOCKERVERSE_IMAGE"], "dockerverse-local/compose-app:cache")
         compose.keep_layers(
             docker_engine, env["DOCKERVERSE_SOCKET_PROXY_IMAGE"], "dockerverse-local/compose-proxy:cache"

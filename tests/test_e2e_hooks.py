@@ -212,14 +212,28 @@ def test_bad_deliveries_are_refused_and_nothing_runs(stack: Stack, slack: FakeSl
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0BAD"]
 
 
-def test_readmes_curl_and_openssl_example_works(stack: Stack, slack: FakeSlack) -> None:
-    """The README's curl + openssl snippet, run as written, is accepted and returns the finished job."""
-    readme = (ROOT / "README.md").read_text()
-    snippet = readme.split("With nothing but curl and openssl", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    script = snippet.replace("https://dockerverse.example.com/hooks/ci", f"{stack.web_url}/hooks/gh")
+def _sh_block_after(doc: str, marker: str) -> str:
+    text = (ROOT / doc).read_text()
+    return text.split(marker, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("doc", "marker", "url"),
+    [
+        ("README.md", "**A CI hook from curl.**", "http://127.0.0.1:8000/hooks/ci"),
+        ("docs/ci-webhooks.md", "With nothing but curl and openssl", "https://dockerverse.example.com/hooks/ci"),
+    ],
+)
+def test_documented_curl_examples_work(stack: Stack, slack: FakeSlack, doc: str, marker: str, url: str) -> None:
+    """The curl + openssl snippets in README.md and the CI webhooks page, run as written (the secret and
+    the address swapped in), are accepted and return the finished job."""
+    snippet = _sh_block_after(doc, marker)
+    assert url in snippet, f"{doc}'s example no longer posts to {url}"
+    lines = [line for line in snippet.splitlines() if not line.startswith("SECRET=")]  # the tour's placeholder
+    script = "\n".join(lines).replace(url, f"{stack.web_url}/hooks/gh")
     done = subprocess.run(
         ["bash", "-c", script],
-        env={"CI_HOOK_SECRET": GH_SECRET, "PATH": "/usr/bin:/bin"},
+        env={"CI_HOOK_SECRET": GH_SECRET, "SECRET": GH_SECRET, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,

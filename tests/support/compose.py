@@ -104,7 +104,7 @@ def redis_image(client: docker.DockerClient, base: str) -> str:
         client.images.get(tag)
     except docker.errors.ImageNotFound:
         client.images.build(
-            fileobj=io.BytesIO(REDIS_DOCKERFILE.encode()), tag=tag, buildargs={"BASE_IMAGE": base}, rm=True
+            fileobj=io.BytesIO(REDIS_DOCKERFILE.encode()), tag=tag, buildargs={"BASE_IMAGE": base}, forcerm=True
         )
     return tag
 
