@@ -5,13 +5,20 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
+UP_ARGS ?=
+# pip runs only when pyproject.toml (the dependencies) changed since the last install: the install is
+# editable, so code changes need none.
+INSTALLED := $(VENV)/.installed
 
 .PHONY: install test lint up bench
 
-install:
+install: $(INSTALLED)
 	bash scripts/install-system-deps.sh
+
+$(INSTALLED): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
 
 # Any pytest failure (exit 5 "no tests collected" included) fails the target; make itself
 # reports it as exit status 2, so the exact pytest code is printed here.
@@ -26,9 +33,10 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache
 
 # One machine, one command: web + worker + embedded Redis on the local Docker (started if needed).
+# Flags through UP_ARGS: `make up UP_ARGS="--hook ci --port 8001"`.
 up: install
 	bash scripts/ensure-dockerd.sh
-	$(VENV)/bin/dockerverse up
+	$(VENV)/bin/dockerverse up $(UP_ARGS)
 
 # Benchmarks against real components; numbers go to docs/ and the README.
 bench: install

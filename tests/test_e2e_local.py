@@ -53,7 +53,7 @@ def test_up_then_shell_runs_commands_with_embedded_redis(
             if "dockerverse shell" in line or up.poll() is not None:
                 break
         text = "".join(banner)
-        assert f"http://127.0.0.1:{port}" in text and "embedded at unix://" in text, text
+        assert f"http://127.0.0.1:{port}" in text and f"embedded, data in {tmp_path / 'state'}" in text, text
 
         name = f"dvtest-{uuid.uuid4().hex[:8]}"
         result = _shell(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.up import key_env
+from bot.cli.up_launch import key_env
 from bot.core.errors import DockerverseError
 from bot.core.keys import MIN_KEY_BYTES, PLACEHOLDERS, key_problem
 from bot.core.policy import Hook, Policy

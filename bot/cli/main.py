@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 
+from bot.cli.running_up import RunningUp, find, settings_following_up
 from bot.core.errors import DockerverseError
 from bot.core.masking import mask_text
 from bot.core.settings import Settings
+
+
+def hook_name(text: str) -> str:
+    """`up --hook NAME`: a name that fits a URL path and a variable's name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hook name: letters, digits, - and _ (e.g. ci)")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=about)
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    sub.choices["up"].add_argument(
+        "--hook",
+        action="append",
+        default=[],
+        type=hook_name,
+        metavar="NAME",
+        help="also serve POST /hooks/NAME with a fresh secret, printed for `dockerverse send` (repeatable)",
+    )
     w = sub.add_parser("worker", help="an RQ worker with Docker access, serving one Docker host")
     w.add_argument(
         "--docker-host-name", default=None, help="the host's name (default DOCKERVERSE_HOST_NAME, else local)"
@@ -50,24 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _shell_settings() -> Settings:
-    """The shell follows a running `dockerverse up` unless REDIS_URL says otherwise."""
-    from bot.core.local_state import read_state
-
-    settings = Settings()
-    state = read_state()
-    if state and "redis_url" not in settings.model_fields_set:
-        # `up` signs with the pair it made (kept 0600 in the state file); the shell enqueues like its web.
-        keys = {"signing_key": state.get("signing_key"), "verify_key": None, "job_key": None}
-        mine = settings.signing_key or settings.job_key
-        return settings.model_copy(update={"redis_url": state["redis_url"], **({} if mine else keys)})
-    if "redis_url" not in settings.model_fields_set:
+def _settings(cmd: str) -> tuple[Settings, RunningUp | None]:
+    """shell and doctor follow a running `dockerverse up` unless REDIS_URL says otherwise; the rest do not."""
+    if cmd not in ("shell", "doctor"):
+        return Settings(), None
+    settings, running = settings_following_up()
+    if running is None and cmd == "shell" and "redis_url" not in settings.model_fields_set:
         raise DockerverseError(
-            "nothing to talk to: no `dockerverse up` is running for this user and REDIS_URL is not set. "
+            "nothing to talk to: no `dockerverse up` is running from this checkout and REDIS_URL is not set. "
             "Start `dockerverse up` in another terminal, or set REDIS_URL and DOCKERVERSE_SIGNING_KEY (the web's) "
             "to reach a deployment."
         )
-    return settings
+    return settings, running
 
 
 class MaskedRecord(logging.LogRecord):
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# the web only:\nDOCKERVERSE_SIGNING_KEY={signing}\n# every worker:\nDOCKERVERSE_VERIFY_KEY={verify}")
         return 0
     try:
-        settings = _shell_settings() if args.cmd == "shell" else Settings()
+        settings, running = _settings(args.cmd)
     except DockerverseError as exc:
         print(f"dockerverse {args.cmd}: {exc.message}", file=sys.stderr)
         return 2
@@ -127,18 +138,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "up":
             from bot.cli.up import run_up
 
-            return run_up(settings, args.host, args.port)
+            return run_up(settings, args.host, args.port, args.hook)
         if args.cmd == "doctor":
             from bot.cli.doctor import run_doctor
 
+            if running is not None:
+                print(f"Checking {running.describe()}.")
+            elif "redis_url" not in settings.model_fields_set:
+                print("No `dockerverse up` runs from this checkout: checking this environment's settings.")
             return run_doctor(settings)
         if args.cmd == "send":
             from bot.cli.send import send
 
-            secret = args.secret or settings.lookup("DOCKERVERSE_HOOK_SECRET")
+            up = find()
+            secret = args.secret or settings.lookup("DOCKERVERSE_HOOK_SECRET") or (up and up.hook_secret(args.url))
             if not secret:
-                raise DockerverseError("no secret: pass --secret or set DOCKERVERSE_HOOK_SECRET.")
-            return send(args.url, args.command, secret, args.channel, args.thread_ts, min(args.wait, 60.0))
+                raise DockerverseError(
+                    "no secret: pass --secret or set DOCKERVERSE_HOOK_SECRET (a hook of a `dockerverse up` "
+                    "running from this checkout needs neither)."
+                )
+            wait = min(args.wait, 60.0)
+            return send(args.url, args.command, secret, args.channel, args.thread_ts, wait, up=up)
         from bot.cli.shell import run_shell
 
         return run_shell(settings, args.command, wait=args.wait)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from bot.cli.running_up import RunningUp
 from bot.cli.shell import render
 from bot.core.hook_signatures import standard_key
 
@@ -46,6 +48,7 @@ def send(
     wait: float = 0,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    up: RunningUp | None = None,
 ) -> int:
     body = json.dumps({"command": command, "channel": channel, "thread_ts": thread_ts, "wait": wait}).encode()
     try:
@@ -64,19 +67,30 @@ def send(
         print(f"❌ could not reach {url}: {getattr(exc, 'reason', exc)}", file=err)
         return REFUSED
     job_id = str(answer.get("job_id") or answer.get("id") or "?")
+    status_line = f"status: {status_url(url, answer, job_id)} ({how_to_read(url, up)})"
     if status == 202:
         if wait > 0:
             print(
-                f"⏳ job {job_id} is still {answer.get('status', 'queued')} after {wait:g} s; "
-                f"see {answer.get('status_url')}",
-                file=out,
+                f"⏳ job {job_id} is still {answer.get('status', 'queued')} after {wait:g} s; {status_line}", file=out
             )
             return RUNNING
-        print(f"⏳ queued as job {job_id}; status: {answer.get('status_url')}", file=out)
+        print(f"⏳ queued as job {job_id}; {status_line}", file=out)
         return OK
     ok, text = render(answer, job_id, wait)
-    print(text, file=out)
+    print(f"{text}\n{status_line}", file=out)
     return OK if ok else FAILED
+
+
+def status_url(hook_url: str, answer: dict[str, Any], job_id: str) -> str:
+    """The job's `GET /api/jobs/{id}` on the web that took the hook, as a whole URL to paste."""
+    return urllib.parse.urljoin(hook_url, str(answer.get("status_url") or f"/api/jobs/{job_id}"))
+
+
+def how_to_read(hook_url: str, up: RunningUp | None) -> str:
+    """/api/* wants a bearer token: name the one that works, never print it."""
+    if up is not None and hook_url.startswith(up.web_url + "/") and up.api_token:
+        return 'with the API token `dockerverse up` printed: curl -H "Authorization: Bearer $TOKEN" URL'
+    return 'with the web\'s API token: curl -H "Authorization: Bearer $DOCKERVERSE_API_TOKEN" URL'
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bot.core.plain_text import plain
 from bot.core.policy import Actor, load_policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher
-from bot.wire.job_state import Line
+from bot.wire.job_state import End, Line
 from bot.wire.payload import ReplyTo
 from bot.wire.queues import connect
 
@@ -62,16 +62,17 @@ def run_shell(
             continue
         if isinstance(sub.command, Logs) and sub.command.follow:
             try:
-                for item in dispatcher.follow(sub.job_id):
-                    print(
-                        item.text if isinstance(item, Line) else f"(stream ended: {item.reason})", file=out, flush=True
-                    )
+                dispatcher.follow(sub.job_id, lambda item: show(item, out))
             except KeyboardInterrupt:  # Ctrl-C ends the follow, not the shell
                 print("(stopped following)", file=out, flush=True)
         ok, text = render(dispatcher.wait(sub.job_id, wait, sub.start_by), sub.job_id, wait)
         failures += not ok
         print(text, file=out, flush=True)
     return 1 if failures and not interactive else 0
+
+
+def show(item: Line | End, out: TextIO) -> None:
+    print(item.text if isinstance(item, Line) else f"(stream ended: {item.reason})", file=out, flush=True)
 
 
 def _lines(interactive: bool) -> Any:

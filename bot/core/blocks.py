@@ -12,7 +12,7 @@ from bot.core.slack_text import code
 
 STATE_EMOJI = {"running": "🟢", "exited": "⚫", "created": "⚪", "paused": "⏸️", "restarting": "🔁", "dead": "🔴"}
 LIVE = ("running", "restarting", "paused")  # states in which stop, restart and rm end the container
-BUTTON = "dockerverse_btn_"  # + logs, start, restart, stop, remove, more: see bot/web/slack_app.py
+BUTTON = "dockerverse_btn_"  # + logs, start, restart, stop, remove, more: see bot/web/slack_actions.py
 # The command each row button runs, by the permission it needs (its verb in the policy).
 PERMISSION = {"logs": "logs", "start": "start", "restart": "restart", "stop": "stop", "remove": "rm", "more": "list"}
 

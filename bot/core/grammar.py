@@ -16,10 +16,9 @@ from bot.core import commands as c
 from bot.core.errors import CommandError
 from bot.core.masking import mask_command, mask_text
 from bot.core.slack_text import code
-from bot.core.specs import _BY_WORD, _SPECS, MAX_TEXT, Parsed, Spec
+from bot.core.specs import MAX_TEXT, SPECS, find, lookup
+from bot.core.syntax import Parsed, Spec
 from bot.core.units import format_size, parse_duration, parse_size
-
-NOT_YET: dict[str, str] = {}  # commands of the contract that a version does not offer yet
 
 _TYPOGRAPHY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
 _DASH = re.compile(r"(?:(?<=\s)|^)[\u2014\u2013](?=\S)")
@@ -31,27 +30,11 @@ def normalize(text: str) -> str:
     return _DASH.sub("--", text).strip()
 
 
-def lookup(word: str) -> Spec:
-    """The spec for a command word, or an error naming the closest command."""
-    spec = _BY_WORD.get(word.lower())
-    if spec:
-        return spec
-    if word.lower() in NOT_YET:
-        raise CommandError(f"{code(word)}: {NOT_YET[word.lower()]}. Try `help` for what works today.")
-    close = difflib.get_close_matches(word.lower(), list(_BY_WORD), n=1, cutoff=0.6)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
-    return _raise(f"Unknown command {code(word)}.{hint} Try `help` for the list of commands.")
-
-
 def command_name(text: str) -> str:
     """The command's own verb (`ps` -> `list`), or `unknown`: a label that stays a small set."""
     words = text.split(maxsplit=1)
-    spec = _BY_WORD.get(words[0].lower()) if words else None
+    spec = find(words[0]) if words else None
     return spec.verb if spec else "unknown"
-
-
-def _raise(message: str) -> Spec:
-    raise CommandError(message)
 
 
 def parse(text: str) -> c.Command:
@@ -187,5 +170,5 @@ def help_text(topic: str | None = None) -> str:
         lines += [f"  `{o.usage()}`  {o.help}" for o in spec.options]
         lines.append("Examples: " + "  ".join(f"`{e}`" for e in spec.examples))
         return "\n".join(lines)
-    rows = [f"`{s.usage}`\n    {s.summary}" for s in _SPECS]
+    rows = [f"`{s.usage}`\n    {s.summary}" for s in SPECS.values()]
     return "*Dockerverse commands*\n" + "\n".join(rows) + "\n`help COMMAND` shows options and examples."

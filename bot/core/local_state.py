@@ -1,28 +1,79 @@
-"""Where `dockerverse up` leaves its address for `dockerverse shell` on the same machine.
+"""Where `dockerverse up` keeps what it runs on, and its address for `shell`, `doctor` and `send`.
 
-The file holds the embedded Redis socket and the job signing key, so it is written 0600 in
-the user's state directory ($XDG_STATE_HOME/dockerverse, else ~/.local/state/dockerverse).
+One folder an instance (`instance_dir`): two clones on one machine never share a Redis, an audit log
+or the state the other commands read. The state file holds the embedded Redis socket, the job
+signing key and the API token, so it is written 0600 in a 0700 folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import secrets
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.core.errors import DockerverseError
+
+# The checkout this code runs from, when it runs from one (an editable install or `python -m`).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 def state_dir() -> Path:
+    """This machine's (this user's) folder: a worker's own sealing key. Not per checkout, as every worker
+    on the machine reads the same key."""
     base = os.environ.get("DOCKERVERSE_STATE_DIR") or os.path.join(
         os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "dockerverse"
     )
     return Path(base)
 
 
+def instance_dir() -> Path:
+    """The folder of this instance's `up`: `.dockerverse/` in the checkout the code runs from; without a
+    checkout (installed from a wheel), one a virtualenv under the user's state folder.
+    DOCKERVERSE_STATE_DIR, when set, is the folder itself."""
+    if os.environ.get("DOCKERVERSE_STATE_DIR"):
+        return state_dir()
+    if (CHECKOUT / "pyproject.toml").is_file() and os.access(CHECKOUT, os.W_OK):
+        return CHECKOUT / ".dockerverse"
+    venv = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    return state_dir() / f"up-{Path(sys.prefix).name}-{venv}"
+
+
 def state_file() -> Path:
-    return state_dir() / "up.json"
+    return instance_dir() / "up.json"
+
+
+def make_instance_dir() -> Path:
+    path = instance_dir()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+@contextlib.contextmanager
+def claimed_instance() -> Iterator[Path]:
+    """The instance folder, held for one `up` at a time: a second would share the first one's Redis data."""
+    path = make_instance_dir()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel even when `up` is killed
+        except BlockingIOError:
+            running = read_state()
+            where = f" on {running['web_url']} (pid {running['pid']})" if running else ""
+            raise DockerverseError(
+                f"another `dockerverse up` is already running from {path.parent}{where}: use that one "
+                "(`dockerverse shell` finds it), or stop it first."
+            ) from None
+        yield path
+    finally:
+        os.close(fd)
 
 
 def write_state(data: dict[str, Any]) -> Path:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     job_ttl: int = Field(300, alias="DOCKERVERSE_JOB_TTL")
     job_timeout: int = Field(600, alias="DOCKERVERSE_JOB_TIMEOUT")
     log_level: str = Field("INFO", alias="DOCKERVERSE_LOG_LEVEL")
+    # Set by `dockerverse up` for its web, which echoes it at /healthz: up then knows the answer is its own.
+    instance: str | None = Field(None, alias="DOCKERVERSE_INSTANCE")
     # Worker processes per host for long jobs (log follows, pulls), beside the one for quick commands.
     stream_workers: int = Field(3, alias="DOCKERVERSE_STREAM_WORKERS", ge=0, le=64)
     # The Docker daemon a worker talks to (docker-py's own variables).

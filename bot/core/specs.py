@@ -1,27 +1,19 @@
-"""How each command is written: its options, positionals, examples, and the builder that types it.
+"""The commands: how each is written (its options, positionals, examples) and the builder that types it.
 
-Pure data and small converters; `bot.core.grammar` reads words against these specs.
+Pure data and small builders, written in the terms of `bot.core.syntax`; `bot.core.grammar` reads
+words against these specs, and ``lookup`` finds the spec for a command word.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import difflib
+from typing import Literal
 
 from bot.core import commands as c
 from bot.core.errors import CommandError
-from bot.core.slack_text import escape
-from bot.core.units import (
-    check_image,
-    check_image_or_id,
-    check_name,
-    parse_docker_time,
-    parse_duration,
-    parse_env,
-    parse_port,
-    parse_size,
-)
+from bot.core.slack_text import code
+from bot.core.syntax import Opt, Parsed, Spec, convert, cpus, docker_time, int_range, memory
+from bot.core.units import check_image, check_image_or_id, check_name, parse_duration, parse_env, parse_port
 
 MAX_TEXT = 4000
 MAX_TAIL = 10_000
@@ -30,90 +22,7 @@ MAX_FOLLOW = 3600.0
 DEFAULT_HEALTH_TIMEOUT = 60.0
 MAX_HEALTH_TIMEOUT = 900.0
 
-OptKind = Literal["flag", "value", "multi", "optional"]  # optional: a value only if the next word fits
-
-
-@dataclass(frozen=True)
-class Opt:
-    names: tuple[str, ...]
-    dest: str
-    kind: OptKind = "flag"
-    metavar: str = ""
-    help: str = ""
-
-    def usage(self) -> str:
-        return f"{self.names[0]} {self.metavar}".strip()
-
-
-@dataclass(frozen=True)
-class Spec:
-    """How one command is written: its words, options, positionals and examples."""
-
-    verb: str
-    summary: str
-    usage: str
-    examples: tuple[str, ...]
-    build: Callable[[Parsed], c.Command]
-    options: tuple[Opt, ...] = ()
-    aliases: tuple[str, ...] = ()
-    positionals: tuple[str, ...] = ()  # required, in order
-    optional_positional: str | None = None
-    takes_command: bool = False  # `-- CMD ARG...` ends the options
-
-    def option(self, name: str) -> Opt | None:
-        return next((o for o in self.options if name in o.names), None)
-
-
-@dataclass
-class Parsed:
-    """What the tokenizer found for one spec, before typing."""
-
-    spec: Spec
-    args: list[str] = field(default_factory=list)
-    values: dict[str, Any] = field(default_factory=dict)
-    rest: list[str] = field(default_factory=list)
-
-    def value(self, dest: str, convert: Callable[[str], Any], default: Any = None) -> Any:
-        raw = self.values.get(dest)
-        if raw is None:
-            return default
-        return _convert(self.spec, dest, raw, convert)
-
-
 HOST = Opt(("--host",), "host", "value", "H", "the Docker host to act on")
-
-
-def _convert(spec: Spec, what: str, raw: str, convert: Callable[[str], Any]) -> Any:
-    try:
-        return convert(raw)
-    except ValueError as exc:
-        raise CommandError(f"`{spec.verb}`: {what}: {escape(exc)}. Usage: `{spec.usage}`") from None
-
-
-def _int_range(low: int, high: int) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise ValueError(f"'{text}' is not a whole number from {low} to {high}")
-        return int(text)
-
-    return convert
-
-
-def _cpus(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a number of CPUs (example: 0.5)") from None
-    if not 0.01 <= value <= 256:
-        raise ValueError(f"{text} CPUs is outside 0.01 to 256")
-    return value
-
-
-def _memory(text: str) -> int:
-    size = parse_size(text)
-    if size < 6 * 1024**2:
-        raise ValueError(f"{text} is below Docker's minimum of 6m")
-    return size
 
 
 def _host(p: Parsed) -> str | None:
@@ -125,7 +34,7 @@ def _build_list(p: Parsed) -> c.Command:
     return c.ListContainers(
         all=bool(p.values.get("all")),
         filter=p.args[0] if p.args else None,
-        page=p.value("--page", _int_range(1, 1000), 1),
+        page=p.value("--page", int_range(1, 1000), 1),
         all_hosts=_all_hosts(p),
         host=_host(p),
     )
@@ -139,19 +48,19 @@ def _all_hosts(p: Parsed) -> bool:
 
 def _build_run(p: Parsed) -> c.Command:
     return c.Run(
-        image=_convert(p.spec, "IMAGE", p.args[0], check_image),
+        image=convert(p.spec, "IMAGE", p.args[0], check_image),
         name=p.value("--name", check_name),
-        ports=tuple(_convert(p.spec, "-p", v, parse_port) for v in p.values.get("ports", [])),
-        env=tuple(_convert(p.spec, "-e", v, parse_env) for v in p.values.get("env", [])),
-        memory=p.value("--memory", _memory),
-        cpus=p.value("--cpus", _cpus),
+        ports=tuple(convert(p.spec, "-p", v, parse_port) for v in p.values.get("ports", [])),
+        env=tuple(convert(p.spec, "-e", v, parse_env) for v in p.values.get("env", [])),
+        memory=p.value("--memory", memory),
+        cpus=p.value("--cpus", cpus),
         command=tuple(p.rest),
         host=_host(p),
     )
 
 
 def _target(p: Parsed) -> str:
-    return str(_convert(p.spec, "NAME_OR_ID", p.args[0], check_name))
+    return str(convert(p.spec, "NAME_OR_ID", p.args[0], check_name))
 
 
 def _health_timeout(text: str) -> float:
@@ -170,32 +79,34 @@ def _follow(raw: str | bool) -> float:
     return seconds
 
 
-def _after(text: str) -> str:
-    parse_docker_time(text)
-    return text
-
-
 def _build_logs(p: Parsed) -> c.Command:
     follow = p.values.get("follow")
     return c.Logs(
         target=_target(p),
-        tail=p.value("--tail", _int_range(1, MAX_TAIL), 50),
+        tail=p.value("--tail", int_range(1, MAX_TAIL), 50),
         since=p.value("--since", parse_duration),
         grep=p.values.get("grep"),
-        follow=None if follow is None else _convert(p.spec, "--follow", follow, _follow),
-        after=p.value("--after", _after),
+        follow=None if follow is None else convert(p.spec, "--follow", follow, _follow),
+        after=p.value("--after", docker_time),
         host=_host(p),
     )
 
 
 def _help(p: Parsed) -> c.Command:
-    from bot.core.grammar import lookup  # at call time: grammar imports this module
-
     return c.Help(topic=lookup(p.args[0]).verb if p.args else None)
 
 
-def _lifecycle(action: Literal["stop", "start", "restart"]) -> Callable[[Parsed], c.Command]:
-    return lambda p: c.Lifecycle(action=action, target=_target(p), host=_host(p))
+def _lifecycle(action: Literal["stop", "start", "restart"], summary: str) -> Spec:
+    """stop, start and restart are written alike."""
+    return Spec(
+        action,
+        summary,
+        f"{action} NAME_OR_ID [--host H]",
+        (f"{action} web",),
+        lambda p: c.Lifecycle(action=action, target=_target(p), host=_host(p)),
+        positionals=("NAME_OR_ID",),
+        options=(HOST,),
+    )
 
 
 _SPECS: tuple[Spec, ...] = (
@@ -272,33 +183,9 @@ _SPECS: tuple[Spec, ...] = (
             HOST,
         ),
     ),
-    Spec(
-        "stop",
-        "stop a running container",
-        "stop NAME_OR_ID [--host H]",
-        ("stop web",),
-        _lifecycle("stop"),
-        positionals=("NAME_OR_ID",),
-        options=(HOST,),
-    ),
-    Spec(
-        "start",
-        "start a stopped container",
-        "start NAME_OR_ID [--host H]",
-        ("start web",),
-        _lifecycle("start"),
-        positionals=("NAME_OR_ID",),
-        options=(HOST,),
-    ),
-    Spec(
-        "restart",
-        "restart a container",
-        "restart NAME_OR_ID [--host H]",
-        ("restart web",),
-        _lifecycle("restart"),
-        positionals=("NAME_OR_ID",),
-        options=(HOST,),
-    ),
+    _lifecycle("stop", "stop a running container"),
+    _lifecycle("start", "start a stopped container"),
+    _lifecycle("restart", "restart a container"),
     Spec(
         "images",
         "list images",
@@ -313,7 +200,7 @@ _SPECS: tuple[Spec, ...] = (
         "remove an image tag (the image goes when its last tag does)",
         "rmi IMAGE[:TAG] [--host H]",
         ("rmi nginx:1.25",),
-        lambda p: c.RemoveImage(image=_convert(p.spec, "IMAGE", p.args[0], check_image_or_id), host=_host(p)),
+        lambda p: c.RemoveImage(image=convert(p.spec, "IMAGE", p.args[0], check_image_or_id), host=_host(p)),
         positionals=("IMAGE",),
         options=(HOST,),
     ),
@@ -322,7 +209,7 @@ _SPECS: tuple[Spec, ...] = (
         "pull an image from its registry",
         "pull IMAGE[:TAG] [--host H]",
         ("pull nginx:1.27",),
-        lambda p: c.Pull(image=_convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
+        lambda p: c.Pull(image=convert(p.spec, "IMAGE", p.args[0], check_image), host=_host(p)),
         positionals=("IMAGE",),
         options=(HOST,),
     ),
@@ -371,11 +258,28 @@ _SPECS: tuple[Spec, ...] = (
         "the audit log's latest entries: who asked what, from where, and what came of it (admins)",
         "audit [--limit N]",
         ("audit", "audit --limit 50"),
-        lambda p: c.Audit(limit=p.value("--limit", _int_range(1, 200), 20)),
+        lambda p: c.Audit(limit=p.value("--limit", int_range(1, 200), 20)),
         options=(Opt(("--limit", "-n"), "--limit", "value", "N", "how many entries (1-200, default 20)"),),
     ),
 )
 
-SPECS: dict[str, Spec] = {spec.verb: spec for spec in _SPECS}
+SPECS: dict[str, Spec] = {spec.verb: spec for spec in _SPECS}  # in the order help lists them
 _BY_WORD: dict[str, Spec] = {w: s for s in _SPECS for w in (s.verb, *s.aliases)}
-# Commands of the contract that this version does not offer yet: say so rather than "unknown".
+NOT_YET: dict[str, str] = {}  # commands of the contract that a version does not offer yet: said, not "unknown"
+
+
+def find(word: str) -> Spec | None:
+    """The spec a command word (a verb or an alias, any case) stands for."""
+    return _BY_WORD.get(word.lower())
+
+
+def lookup(word: str) -> Spec:
+    """The spec for a command word, or an error naming the closest command."""
+    spec = find(word)
+    if spec:
+        return spec
+    if word.lower() in NOT_YET:
+        raise CommandError(f"{code(word)}: {NOT_YET[word.lower()]}. Try `help` for what works today.")
+    close = difflib.get_close_matches(word.lower(), list(_BY_WORD), n=1, cutoff=0.6)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise CommandError(f"Unknown command {code(word)}.{hint} Try `help` for the list of commands.")

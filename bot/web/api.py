@@ -25,7 +25,7 @@ from bot.core.plain_text import plain
 from bot.core.policy import Actor, Policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher, Submitted
-from bot.dispatch.waiter import Waiter
+from bot.dispatch.results import Waiter
 from bot.wire import shapes
 from bot.wire.job_state import Line
 from bot.wire.payload import ReplyTo

@@ -20,7 +20,7 @@ from bot.core.policy import Policy, load_policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher
 from bot.dispatch.metrics import CONTENT_TYPE as METRICS_TYPE
-from bot.dispatch.waiter import Waiter
+from bot.dispatch.results import Waiter
 from bot.web.api import Api
 from bot.web.body_limit import BodyLimit
 from bot.web.home_feed import HomeFeed
@@ -100,7 +100,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
         return await slack(request)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        return JSONResponse({"ok": True, **({"instance": settings.instance} if settings.instance else {})})
 
     async def readyz(request: Request) -> Response:
         try:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.core.errors import DockerverseError
 from bot.core.policy import Actor, Policy
 from bot.dispatch.dispatcher import Dispatcher
-from bot.dispatch.waiter import Waiter
+from bot.dispatch.results import Waiter
 from bot.web.home import JOBS_SHOWN as JOBS
 from bot.web.home import Fleet, Viewer, home_view
 from bot.wire import audit

@@ -24,7 +24,7 @@ from bot.core.keys import hook_variable, require_key
 from bot.core.policy import Actor, Hook
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import SEEN_TTL, Dispatcher, Submitted
-from bot.dispatch.waiter import Waiter
+from bot.dispatch.results import Waiter
 from bot.wire.payload import ReplyTo
 from bot.wire.queues import FINAL
 

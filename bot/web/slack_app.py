@@ -2,21 +2,20 @@
 
 Bolt verifies Slack's v0 signature on the raw body before any listener runs. The
 slash command is acknowledged (ephemeral, naming the job) once the job is queued or
-refused, well within Slack's 3 s; mentions and DMs are answered in their thread.
+refused, well within Slack's 3 s; mentions and DMs are answered in their thread. Clicks are
+handled in bot/web/slack_actions.py, the App Home tab in bot/web/slack_home.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-import shlex
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.concurrency import run_in_threadpool
@@ -30,11 +29,11 @@ from bot.core.settings import Settings
 from bot.core.slack_text import code
 from bot.dispatch.dispatcher import Dispatcher, Submitted
 from bot.dispatch.gate import NeedsConfirmation
-from bot.web.home import REFRESH_ACTION
 from bot.web.home_feed import HomeFeed
+from bot.web.slack_actions import register_actions
+from bot.web.slack_home import register_home
 from bot.wire import confirm
 from bot.wire.payload import ReplyTo
-from bot.wire.queues import STOP_ACTION
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)+")
@@ -72,23 +71,6 @@ def auth_test(settings: Settings) -> str:
     except SlackApiError as exc:
         raise RuntimeError(f"apps.connections.open refused SLACK_APP_TOKEN: {exc.response.get('error')}") from None
     return f"{said}; SLACK_APP_TOKEN opens Socket Mode connections"
-
-
-def button_command(kind: str, value: dict[str, Any]) -> str:
-    """The command a list button stands for; its value was written by workers/slack/listing.py."""
-    host = ["--host", str(value["host"])] if value.get("host") else []
-    if kind == "more":
-        words = [
-            "list",
-            *(["--all"] if value.get("all") else []),
-            *([value["filter"]] if value.get("filter") else []),
-            "--page",
-            str(int(value["page"])),
-        ]
-    else:
-        name = str(value["name"])
-        words = {"logs": ["logs", name, "--tail", "50"], "remove": ["rm", name, "--force"]}.get(kind, [kind, name])
-    return shlex.join(words + host)
 
 
 def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed | None = None) -> AsyncApp:
@@ -140,99 +122,7 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
             return
         await ack(response_type="ephemeral", text=queued_text(sub, "in this channel"))
 
-    @app.action(confirm.CONFIRM_ACTION)
-    async def on_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """Run the kept command with the clicking person's own permissions, once."""
-        await ack()
-        clicker = body["user"]["id"]
-        actor = Actor(clicker, "button", (body.get("channel") or {}).get("id"))
-        try:
-            pending = await run_in_threadpool(
-                dispatcher.take_confirmation, body["actions"][0].get("value", ""), actor, "confirmed"
-            )
-        except DockerverseError as exc:  # not theirs to confirm: told privately, the question stays
-            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
-            return
-        if pending is None:
-            await respond(
-                replace_original=True, text="⌛ This confirmation expired or was already used: run the command again."
-            )
-            return
-        actor = Actor(clicker, "button", (body.get("channel") or {}).get("id") or pending.reply.channel)
-        try:
-            sub = await submit(pending.text, actor, pending.reply, None, True)
-        except DockerverseError as exc:
-            await respond(
-                replace_original=True, text=f"❌ <@{clicker}> confirmed {code(pending.shown)}, but: {exc.message}"
-            )
-            return
-        await respond(
-            replace_original=True,
-            text=f"✅ <@{clicker}> confirmed {code(pending.shown)}: queued as job "
-            f"`{sub.job_id[:12]}` on host {code(sub.host)}.",
-        )
-
-    @app.action(re.compile(r"^dockerverse_btn_(logs|start|restart|stop|remove|more)$"))
-    async def on_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
-        """A button on a `list` row or the App Home: the same command, as the person who clicked; results
-        in the list's thread (from the Home: in the person's DM with the app, as a Home has no thread).
-        Stop, Restart and Remove were behind Slack's are-you-sure dialog: that is the confirmation."""
-        await ack()
-        action = body["actions"][0]
-        kind = action["action_id"].removeprefix("dockerverse_btn_")
-        user = body["user"]["id"]
-        from_home = (body.get("container") or {}).get("type") == "view"
-
-        async def tell(words: str) -> None:
-            if from_home:  # a view has no response_url
-                await client.chat_postMessage(channel=user, text=words)
-            else:
-                await respond(response_type="ephemeral", replace_original=False, text=words)
-
-        try:
-            text = button_command(kind, json.loads(action.get("value") or "{}"))
-        except (ValueError, KeyError, TypeError):
-            await tell("❌ That button is broken; run the command by hand.")
-            return
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        thread = (body.get("container") or {}).get("message_ts")
-        actor = Actor(user, "button", channel)
-        reply = ReplyTo(channel=user) if from_home else ReplyTo(channel=channel, thread_ts=thread)
-        try:
-            confirmed = kind in ("stop", "restart", "remove")
-            sub = await submit(text, actor, reply, None, confirmed)
-        except DockerverseError as exc:
-            await tell(f"❌ {code(text)}: {exc.message}")
-            return
-        if from_home and home is not None and kind in ("start", "restart", "stop", "remove"):
-            in_background(refresh_home_after(home, client, user, sub.job_id))
-
-    @app.action(STOP_ACTION)
-    async def on_stop_follow(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        channel = (body.get("channel") or {}).get("id")
-        try:
-            await run_in_threadpool(
-                dispatcher.stop_follow,
-                body["actions"][0].get("value", ""),
-                Actor(body["user"]["id"], "button", channel),
-            )
-        except DockerverseError as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
-
-    @app.action(confirm.CANCEL_ACTION)
-    async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        actor = Actor(body["user"]["id"], "button", (body.get("channel") or {}).get("id"))
-        try:
-            pending = await run_in_threadpool(
-                dispatcher.take_confirmation, body["actions"][0].get("value", ""), actor, "cancelled"
-            )
-        except DockerverseError as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=f"❌ {exc.message}")
-            return
-        what = code(pending.shown) if pending else "The command"
-        await respond(replace_original=True, text=f"✋ <@{body['user']['id']}> cancelled {what}: nothing was run.")
+    register_actions(app, dispatcher, home, in_background)
 
     async def in_thread(event: dict[str, Any], body: dict[str, Any], say: AsyncSay, source: str) -> None:
         thread_ts = event.get("thread_ts") or event["ts"]
@@ -269,40 +159,6 @@ def build_slack_app(settings: Settings, dispatcher: Dispatcher, home: HomeFeed |
         log.exception("slack listener failed: %s", error)
 
     return app
-
-
-async def publish_home(home: HomeFeed, client: AsyncWebClient, user: str) -> None:
-    try:
-        await client.views_publish(user_id=user, view=await home.view(user))
-    except SlackApiError as exc:
-        log.warning("app home for %s not published: Slack answered %s", user, exc.response.get("error"))
-    except Exception:  # a background task: nobody else would see it
-        log.exception("app home for %s not published", user)
-
-
-async def refresh_home_after(home: HomeFeed, client: AsyncWebClient, user: str, job_id: str) -> None:
-    """A Start, Restart, Stop or Remove pressed on the Home: show its effect there once the job is done."""
-    try:
-        await home.settle(job_id, user)
-    except DockerverseError as exc:
-        log.warning("app home for %s: waiting for job %s failed: %s", user, job_id[:12], exc.message)
-    if home.due(user):
-        await publish_home(home, client, user)
-
-
-def register_home(app: AsyncApp, home: HomeFeed, in_background: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
-    """The App Home tab: built after the event is acknowledged, at most every few seconds a person."""
-
-    @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab", "home") == "home" and home.due(event["user"]):
-            in_background(publish_home(home, client, event["user"]))
-
-    @app.action(REFRESH_ACTION)
-    async def on_home_refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        if home.due(body["user"]["id"]):
-            in_background(publish_home(home, client, body["user"]["id"]))
 
 
 class SlackEndpoint:

@@ -1,12 +1,17 @@
-"""Waiting on the event loop (redis.asyncio), holding no thread: job results for hooks and the
-API, and the lines of a log follow for Server-Sent Events."""
+"""The one reader of what a job leaves in Redis: its result (for hooks, the API, the App Home, the shell
+and doctor) and a log follow's lines (for Server-Sent Events and the shell).
+
+It waits on the event loop (redis.asyncio), holding no thread; a process with no loop of its own
+(the shell, doctor) runs it with ``blocking``, on a loop made for the call.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -16,14 +21,27 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from bot.core.errors import QueueUnavailable
+from bot.dispatch.outage import STATE_UNKNOWN
 from bot.wire import redis_url
 from bot.wire.follow_control import ALIVE_TTL, alive_record, follow_key
 from bot.wire.job_state import End, Line, as_str, describe, follow_entries, last_entry, result_stream
 from bot.wire.queues import FINAL
 from bot.wire.signing import Signer
 
+T = TypeVar("T")
+
+LINES_AT_ONCE = 1000  # follow lines taken per read
+LINES_BLOCK_MS = 1000  # a follow's read waits at most this long, so the keep-alive is renewed in time
+HOLD_EVERY = ALIVE_TTL / 3  # seconds between renewals of a follow's keep-alive
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
-DOWN = "Redis cannot be reached, so the job's state is unknown for now."
+STOPPED = "the follow job is no longer running (its worker stopped?); reconnect to resume"
+REDIS_GONE = "Redis went away; reconnect to resume"
+
+
+def _by_stream(found: Any) -> dict[str, Any]:
+    """An XREAD answer, RESP2 (list of pairs) or RESP3 (dict), as stream name -> entries."""
+    pairs = found.items() if isinstance(found, dict) else (found or [])
+    return {as_str(name): entries for name, entries in pairs}
 
 
 class Waiter:
@@ -39,7 +57,7 @@ class Waiter:
             found = await self.client.xread({result_stream(job_id): "0-0"}, block=max(1, int(timeout * 1000)))
             raw = await self.client.hgetall(Job.key_for(job_id))
         except redis.RedisError:
-            raise QueueUnavailable(DOWN) from None
+            raise QueueUnavailable(STATE_UNKNOWN) from None
         if not raw:
             return None
         # Decode what Redis sent rather than asking again from a thread: it saves a hop and two round trips.
@@ -71,11 +89,10 @@ class Waiter:
         try:
             found = await self.client.xread(streams, count=1, block=max(1, int(timeout * 1000)))
         except redis.RedisError:
-            raise QueueUnavailable(DOWN) from None
+            raise QueueUnavailable(STATE_UNKNOWN) from None
         if not found:
             return None
-        keys = found.keys() if isinstance(found, dict) else [k for k, _ in found]
-        return any(as_str(k) == follow_key(job_id) for k in keys)
+        return follow_key(job_id) in _by_stream(found)
 
     async def hold(self, job_id: str) -> None:
         await self.client.set(*alive_record(self.key, follow_key(job_id)), ex=ALIVE_TTL)
@@ -85,29 +102,64 @@ class Waiter:
             await self.client.delete(follow_key(job_id) + ":alive")
 
     async def lines(self, job_id: str) -> AsyncIterator[Line | End]:
-        """The follow's lines as they come, holding it alive, until its end marker (or its job is gone)."""
-        key, last, held, heard = follow_key(job_id), "0-0", time.monotonic(), time.monotonic()
+        """The follow's lines as they come, holding it alive, until its end marker. A job that ended
+        without one ends them too: quietly if it never began (its result says why, e.g. no such
+        container), else saying it stopped; so does one whose job is gone after a silence."""
+        key, results = follow_key(job_id), result_stream(job_id)
+        last, held, heard = "0-0", time.monotonic(), time.monotonic()
         while True:
-            if time.monotonic() - held > ALIVE_TTL / 3:
-                await self.hold(job_id)
-                held = time.monotonic()
             try:
-                found = await self.client.xread({key: last}, count=1000, block=1000)
+                if time.monotonic() - held > HOLD_EVERY:
+                    await self.hold(job_id)
+                    held = time.monotonic()
+                streams: dict[Any, Any] = {key: last, results: "0-0"}
+                found = _by_stream(await self.client.xread(streams, count=LINES_AT_ONCE, block=LINES_BLOCK_MS))
                 if not found and time.monotonic() - heard > SILENCE_CHECK:
                     heard = time.monotonic()
                     status = await self.client.hget(Job.key_for(job_id), "status")
                     if as_str(status or b"gone") not in ("started", "queued"):
-                        yield End("the follow job is no longer running (its worker stopped?); reconnect to resume")
+                        yield End(STOPPED)
                         return
             except redis.RedisError:
-                yield End("Redis went away; reconnect to resume")
+                yield End(REDIS_GONE)
                 return
-            for entry_id, item in follow_entries(found):
+            entries = follow_entries({key: found[key]} if key in found else None)
+            for entry_id, item in entries:
                 last, heard = entry_id, time.monotonic()
                 if item is not None:
                     yield item
                 if isinstance(item, End):
                     return
+            if results in found and len(entries) < LINES_AT_ONCE:  # every line read, and no end marker
+                if last != "0-0":
+                    yield End(STOPPED)
+                return
+
+    async def relay(self, job_id: str, each: Callable[[Line | End], None]) -> None:
+        """Every line of a follow to ``each``, holding it alive from the start (the shell; the SSE relay
+        in bot/web/api.py holds it before it waits for the follow to begin)."""
+        try:
+            await self.hold(job_id)
+            async for item in self.lines(job_id):
+                each(item)
+        except redis.RedisError:  # the first hold (``lines`` says so itself)
+            each(End(REDIS_GONE))
+        finally:
+            await self.release(job_id)
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def blocking(url: str, connection: redis.Redis, key: Signer, read: Callable[[Waiter], Awaitable[T]]) -> T:
+    """``read(waiter)`` run to its end on an event loop of its own, with a connection made for the call:
+    the same reader the web awaits, for a process that has no loop (Ctrl-C ends it as KeyboardInterrupt)."""
+
+    async def run() -> T:
+        waiter = Waiter(url, connection, key)
+        try:
+            return await read(waiter)
+        finally:
+            await waiter.close()
+
+    return asyncio.run(run())
