@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.core.policy import load_policy
 from bot.core.settings import Settings
 from tests.support.proxy_allowlist import ALLOWLIST
 
@@ -32,7 +33,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("compose")
     shutil.copytree(DEPLOY, root / "deploy")
     keys = {"DOCKERVERSE_SIGNING_KEY": "ed25519sk_x", "DOCKERVERSE_VERIFY_KEY": "ed25519pk_x"}
-    env = {"REDIS_PASSWORD": "pw", **keys, **{name: f"{name}-value" for name in WEB_ONLY}}
+    env = {"REDIS_PASSWORD": "pw", "DOCKER_GID": "107", **keys, **{name: f"{name}-value" for name in WEB_ONLY}}
     (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     out = subprocess.run(
         ["docker-compose", "--env-file", ".env", "-f", "deploy/docker-compose.yml", "config"],
@@ -74,6 +75,45 @@ def test_the_worker_starts_on_the_proxys_address_and_gets_no_web_secrets(compose
         assert not WEB_ONLY & set(env), f"{name} gets {WEB_ONLY & set(env)}"
         assert Settings(**env).docker_environment() == {"DOCKER_HOST": "tcp://socket-proxy:2375"}
     assert set(compose["services"]["web"]["environment"]) >= WEB_ONLY
+
+
+def test_services_reach_the_compose_redis_with_its_password(compose: dict[str, Any]) -> None:
+    """REDIS_URL is expanded (Debian's docker-compose 1.29 passes a variable nested in another's default
+    on as text), and the socket proxy joins DOCKER_GID."""
+    for name in ("web", "worker"):
+        assert compose["services"][name]["environment"]["REDIS_URL"] == "redis://:pw@redis:6379/0"
+    assert compose["services"]["socket-proxy"]["user"] == "65534:107"
+
+
+def test_workers_have_their_own_health_check_and_every_image_is_built_here(compose: dict[str, Any]) -> None:
+    """Workers serve no HTTP: their check is `dockerverse worker-health`, not the image's GET /healthz; the
+    app and the proxy are built from deploy/ on one base, so only Redis may come from a registry."""
+    services = compose["services"]
+    for name in ("worker", "worker-b"):
+        assert services[name]["healthcheck"]["test"] == ["CMD", "dockerverse", "worker-health"]
+    assert "test" not in services["web"]["healthcheck"]  # the image's own, more often
+    built = {name: svc["build"]["args"]["BASE_IMAGE"] for name, svc in services.items() if "build" in svc}
+    assert set(built) == {"web", "worker", "worker-b", "socket-proxy"} and set(built.values()) == {"python:3.11-slim"}
+
+
+def test_the_policy_is_a_bind_mount_that_must_exist(compose: dict[str, Any]) -> None:
+    """Web and workers mount policy.yaml beside .env with the long syntax, which refuses a missing file (the
+    short one would mount an empty directory); the shipped example is a valid policy."""
+    for name in ("web", "worker", "worker-b"):
+        volumes = compose["services"][name]["volumes"]
+        mounts = [v for v in volumes if isinstance(v, dict) and v["target"] == "/etc/dockerverse/policy.yaml"]
+        assert len(mounts) == 1 and mounts[0]["type"] == "bind" and mounts[0]["read_only"] is True, mounts
+        assert Path(mounts[0]["source"]).name == "policy.yaml"
+    policy = load_policy(str(DEPLOY / "policy.example.yaml"))
+    assert set(policy.hooks) == {"ci"} and list(policy.permissions) == ["viewer", "operator", "admin"]
+
+
+def test_env_example_names_every_variable_compose_reads() -> None:
+    """Each ${VAR} of docker-compose.yml starts a line of .env.example: set, or described with its default."""
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", (DEPLOY / "docker-compose.yml").read_text()))
+    example = (DEPLOY / ".env.example").read_text()
+    assert {name for name in used if not re.search(rf"^#? ?{name}\b", example, re.M)} == set()
+    assert "stat -c %g /var/run/docker.sock" in example
 
 
 def test_systemd_env_files_split_the_secrets() -> None:

@@ -222,13 +222,17 @@ def test_limits_left_out_keep_their_defaults_and_sizes_may_be_bytes(tmp_path: Pa
     assert policy.max_limits == Limits(2 * 1024**3, 4.0, 1024)
 
 
-def test_the_readme_policy_example_loads(tmp_path: Path) -> None:
-    """The policy file shown in README.md is valid as it stands."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"The policy file \(`DOCKERVERSE_CONFIG`\):\n\n```yaml\n(.*?)```", readme, re.S)
-    assert block, "README.md has no policy file example"
-    policy = load_policy(write(tmp_path, block.group(1)))
-    assert policy.hooks and policy.tokens and policy.default_host
+@pytest.mark.parametrize("doc", ["README.md", "docs/configuration.md"])
+def test_the_documented_policy_examples_load(tmp_path: Path, doc: str) -> None:
+    """Every policy file shown in README.md and the configuration reference is valid as it stands."""
+    text = (ROOT / doc).read_text()
+    blocks = [
+        b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.lstrip().startswith(("roles:", "default_host:"))
+    ]
+    assert blocks, f"{doc} has no policy file example"
+    for block in blocks:
+        policy = load_policy(write(tmp_path, block))
+        assert policy.hooks and policy.tokens
 
 
 def test_every_command_permission_is_known_to_the_schema() -> None:

@@ -27,7 +27,8 @@ from workers.runtime.main import build_worker
 HOST = "local"
 KEY = "k" * 32  # the legacy shared key: in-process web and worker share these settings (test_e2e_job_keys: Ed25519)
 SHELL = Actor("shell:t", "shell")
-STATE_KEYS = {"id", "status", "command", "result", "error", "createdAt", "endedAt"}
+# The contract's job shape, and `progress` (a pull's layer totals, which the dashboard shows while it runs).
+STATE_KEYS = {"id", "status", "command", "result", "error", "createdAt", "endedAt", "progress"}
 
 
 def touch_marker(job: Job, *args: Any) -> None:

@@ -1,4 +1,4 @@
-"""The `dockerverse` command: web, worker, up, shell, doctor, send, keygen."""
+"""The `dockerverse` command: web, worker, up, shell, doctor, send, keygen, worker-health."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="workers for log follows and pulls (default DOCKERVERSE_STREAM_WORKERS, else 3)",
+    )
+    h = sub.add_parser("worker-health", help="exit 0 when this machine's workers for its Docker host are up")
+    h.add_argument(
+        "--docker-host-name", default=None, help="the host to check (default DOCKERVERSE_HOST_NAME, else local)"
     )
     s = sub.add_parser("shell", help="a local chat console on the same queues (acts as admin)")
     s.add_argument("-c", "--command", action="append", help="run this command and exit (repeatable)")
@@ -138,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             from workers.runtime.supervisor import supervise
 
             return supervise(host, args.stream_workers if args.stream_workers is not None else settings.stream_workers)
+        if args.cmd == "worker-health":
+            from bot.cli.worker_health import run_worker_health
+
+            return run_worker_health(settings, args.docker_host_name or settings.host_name)
         if args.cmd == "up":
             from bot.cli.up import run_up
 

@@ -28,6 +28,7 @@ from bot.core.local_state import claimed_instance, clear_state, write_state
 from bot.core.masking import mask_text
 from bot.core.policy import load_policy
 from bot.core.settings import Settings
+from bot.web.dashboard.signin_codes import signin_line
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -134,7 +135,9 @@ def _serve(launch: Launch, procs: list[subprocess.Popen[bytes]], text: str) -> i
             print(f"dockerverse up: {why}; nothing is up on {launch.web_url}. Stopping.", file=sys.stderr)
             return 1
         write_state(launch.state(os.getpid()))
-        print(text, flush=True)
+        print(
+            text, "  " + signin_line(launch.web_env, launch.web_env["REDIS_URL"], launch.web_url), sep="\n", flush=True
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         gone = worker if worker.poll() is not None else web

@@ -26,6 +26,7 @@ from bot.core.policy import Actor, Policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher, Submitted
 from bot.dispatch.results import Waiter
+from bot.web.on_host import host_words
 from bot.wire import shapes
 from bot.wire.job_state import Line
 from bot.wire.payload import ReplyTo
@@ -50,6 +51,11 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body.dump(), status_code=self.status, headers=self.headers)
+
+
+# Where a signed-in dashboard session leaves the credential it proved (bot/web/dashboard/auth.py): in the
+# ASGI scope, which no client can write.
+SIGNED_IN = "dockerverse.credential"
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,9 @@ class Api:
     def actor(self, request: Request) -> Actor:
         if not self.credentials:
             raise ApiError(503, "The API is not configured: set DOCKERVERSE_API_TOKEN on the web process.")
+        signed_in = request.scope.get(SIGNED_IN)
+        if isinstance(signed_in, Credential):
+            return Actor(f"token:{signed_in.name}", "api", role=signed_in.role)
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         given_bytes = given.strip().encode()
         # Compare with every credential, so the time taken does not tell which one nearly matched.
@@ -122,7 +131,8 @@ class Api:
 
     async def submit(self, actor: Actor, words: list[str]) -> Submitted:
         try:
-            return await run_in_threadpool(self.dispatcher.submit, shlex.join(words), actor, ReplyTo())
+            text = shlex.join([*words, *host_words()])  # `?host=H` (bot/web/on_host.py)
+            return await run_in_threadpool(self.dispatcher.submit, text, actor, ReplyTo())
         except DockerverseError as exc:
             raise ApiError.of(exc) from None
 

@@ -22,9 +22,12 @@ from bot.dispatch.dispatcher import Dispatcher
 from bot.dispatch.metrics import CONTENT_TYPE as METRICS_TYPE
 from bot.dispatch.results import Waiter
 from bot.web.api import Api
+from bot.web.api_actions import Actions
 from bot.web.body_limit import BodyLimit
+from bot.web.dashboard.routes import Dashboard
 from bot.web.home_feed import HomeFeed
 from bot.web.hooks import HookEndpoint
+from bot.web.on_host import OnHost
 from bot.web.openapi import DOCUMENT
 from bot.web.slack_app import SlackEndpoint, build_slack_app
 from bot.web.slack_socket import SocketMode
@@ -76,6 +79,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
     dispatcher = Dispatcher(settings, policy, connect(settings.redis_url))
     waiter = Waiter(settings.redis_url, dispatcher.redis, keys.signer)
     api = Api(settings, policy, dispatcher, waiter)
+    dashboard = Dashboard(api, keys.signer, waiter.client)
     # One bolt app for both ways Slack reaches us: POST /slack/events and the Socket Mode connection.
     bolt = None
     if settings.slack_enabled or settings.socket_mode:
@@ -151,9 +155,16 @@ def create_app(settings: Settings, policy: Policy | None = None) -> Starlette:
             Route("/api/images/{id:path}", api.route(api.delete_image), methods=["DELETE"]),
             Route("/api/jobs/{job_id}", api.route(api.job_state)),
             Route("/api/audit", api.route(api.audit)),
+            *Actions(api, settings.home_refresh).routes(),
+            *dashboard.routes(),
         ],
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(BodyLimit, limit=settings.max_body), *cors(settings)],
+        middleware=[
+            Middleware(BodyLimit, limit=settings.max_body),
+            *cors(settings),
+            Middleware(OnHost),
+            dashboard.middleware(),
+        ],
     )
     app.state.dispatcher = dispatcher
     return app

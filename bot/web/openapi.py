@@ -50,6 +50,8 @@ JOB_ID = _path("id", "the job id a hook or an earlier call named", {"type": "str
 TAIL = _query("tail", {"type": "integer", "minimum": 1, "maximum": 10000})
 SINCE = _query("since", {"type": "string", "description": "e.g. 10m"})
 LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
+FRESH = _query("fresh", {"type": "string", "enum": ["1"], "description": "ask the workers now"})
+HOST = _query("host", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"})
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
@@ -106,6 +108,19 @@ ROUTES = (
         (LIMIT,),
         (400, 401, 403, 503),
     ),
+    # The dashboard's (bot/web/api_actions.py); `?host=H` picks the Docker host on any route that runs a command.
+    Op("get", "/api/fleet", "Every host's containers, asked of the workers every few seconds", shapes.Fleet, (FRESH,)),
+    Op("get", "/api/hosts", "Every Docker host: workers, Docker, containers, last heartbeat", shapes.HostList),
+    Op("get", "/api/jobs", "Recent jobs: everyone's for the top role, else the caller's", shapes.RecentJobs, (LIMIT,)),
+    Op(
+        "post",
+        "/api/images/pull",
+        "Start a pull; its progress and result show at status_url",
+        shapes.Accepted,
+        (HOST,),
+        body=shapes.PullRequest,
+        status=202,
+    ),
 )
 
 
@@ -126,7 +141,7 @@ def _ref(model: type[BaseModel]) -> dict[str, Any]:
 
 def _operation(op: Op) -> dict[str, Any]:
     content = TEXT if op.answer is None else {"application/json": {"schema": _ref(op.answer)}}
-    ok = "log lines" if op.answer is None else "Created" if op.status == 201 else "OK"
+    ok = "log lines" if op.answer is None else {201: "Created", 202: "Accepted"}.get(op.status, "OK")
     error = {"application/json": {"schema": _ref(shapes.Error)}}
     out: dict[str, Any] = {
         "summary": op.summary,
@@ -154,7 +169,8 @@ def document() -> dict[str, Any]:
             "title": "Dockerverse API",
             "version": "1",
             "description": "Docker through signed jobs; the web "
-            "process never touches Docker. Every call waits for its job (at most 30 s, then 504).",
+            "process never touches Docker. Every call waits for its job (at most 30 s, then 504). "
+            "`?host=H` on any route that runs a command runs it on Docker host H.",
         },
         "paths": paths,
         "components": {

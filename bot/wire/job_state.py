@@ -33,6 +33,7 @@ def describe(job: Job, result: Result | None) -> dict[str, Any]:
         error=error,
         created_at=ms(job.created_at.timestamp() if job.created_at else None),
         ended_at=ms(job.ended_at.timestamp() if job.ended_at else None),
+        progress=(job.meta or {}).get("progress"),  # a pull's layer totals while it runs
     ).dump()
 
 

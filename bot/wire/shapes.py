@@ -129,6 +129,7 @@ class JobState(Shape):
     error: str | None
     created_at: int | None = Field(alias="createdAt", description="milliseconds since the epoch")
     ended_at: int | None = Field(alias="endedAt", description="milliseconds since the epoch")
+    progress: str | None = Field(None, description="a pull's layer totals while it runs (the dashboard shows them)")
 
 
 class AuditEntry(Shape):
@@ -193,3 +194,46 @@ class ContainerCreate(BaseModel):
         if self.cpus is not None:
             words += ["--cpus", repr(self.cpus)]
         return [*words, "--", *self.command] if self.command else words
+
+
+# The dashboard's routes (bot/web/api_actions.py).
+
+
+class FleetContainer(Container):
+    host: str = Field(description="the Docker host it runs on")
+
+
+class Fleet(Shape):
+    """GET /api/fleet: every host's containers, as the workers answered at `at`."""
+
+    containers: list[FleetContainer]
+    hosts: list[str] = Field(description="the hosts that answered")
+    silent: list[str] = Field(description="hosts that did not answer in time, with why")
+    down: list[str] = Field(description="hosts whose workers stopped beating, with when each was last seen")
+    at: int = Field(description="when the workers answered, milliseconds since the epoch")
+
+
+class HostList(Shape):
+    """GET /api/hosts: each host's workers, Docker version, containers by state and last heartbeat; a host
+    whose workers stopped beating has `down` and `last_seen` instead."""
+
+    hosts: list[dict[str, Any]]
+
+
+class RecentJobs(AuditLog):
+    scope: str = Field(description="`everyone` for the top role, else the caller whose jobs these are")
+
+
+class PullRequest(BaseModel):
+    """POST /api/images/pull: {"image": "registry/repo:tag"}."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image: str = Field(min_length=1, max_length=255, json_schema_extra={"pattern": IMAGE_PATTERN})
+
+
+class Accepted(Shape):
+    """A job begun and not waited for: follow it at status_url."""
+
+    job_id: str
+    status_url: str

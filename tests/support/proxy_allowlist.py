@@ -1,7 +1,8 @@
 """The socket proxy's allow-list (deploy/socket-proxy/allowlist.env), read the way the proxy reads it.
 
-wollomatic/socket-proxy compiles `^` + SP_ALLOW_<METHOD> + `$` and matches it on the decoded request
-path (no query string). Each value has the shape `(/v1[.][0-9]+)?/(ENTRY|ENTRY|...)`, so the entries
+The shipped proxy (HAProxy, deploy/socket-proxy/haproxy.cfg) anchors each SP_ALLOW_<METHOD> as `^...$`
+and matches it on the percent-decoded request path (no query string); tests/test_e2e_compose.py runs
+that proxy itself. Each value has the shape `(/v1[.][0-9]+)?/(ENTRY|ENTRY|...)`, so the entries
 can be told apart: a call is checked against the whole expression, as the proxy does, and the entry
 it matched is named, so entries no call used can be reported.
 """

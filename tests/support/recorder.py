@@ -178,7 +178,7 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 
 
 def _refuse(client: socket.socket, status: int) -> None:
-    """What wollomatic/socket-proxy answers (Go's http.Error), then the connection is closed."""
+    """The status the shipped proxy answers (HAProxy's body differs; no client reads it), then the connection closes."""
     body = _REFUSED[status] + b"\n"
     head = f"HTTP/1.1 {status} {_REFUSED[status].decode()}\r\nContent-Type: text/plain; charset=utf-8\r\n"
     head += f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -7,12 +7,16 @@ below the runtime, because the handlers take it as a parameter and the runtime c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
+import time
 from dataclasses import dataclass, field
 
 import redis
+from rq.job import Job
 
+from bot.core.plain_text import plain
 from bot.wire import liveness
 from bot.wire.signing import Signer, Verifier
 from workers.alerts.quiet import QuietMarks
@@ -23,16 +27,35 @@ DEFAULT_TIMEOUT = 3600  # seconds: RQ's limit for a job enqueued without one
 
 
 class Progress:
-    """The running job's Slack conversation, for what it shows while it runs (a pull's layer totals).
-    A worker runs one job at a time, so one slot is enough; it is empty between jobs."""
+    """What the running job shows while it runs (a pull's layer totals): on its Slack message when it
+    has one, and in the job's meta as plain text (at most every SAVE_EVERY seconds), where
+    GET /api/jobs/{id} shows it as `progress` (the dashboard's live pull). A worker runs one job at a
+    time, so one slot is enough; it is empty between jobs."""
+
+    SAVE_EVERY = 0.5
 
     def __init__(self) -> None:
         self.session: Session | None = None
+        self.job: Job | None = None
+        self._saved = 0.0  # when this job's progress was last saved
+
+    def begin(self, job: Job | None, session: Session | None) -> None:
+        self.job, self.session, self._saved = job, session, 0.0
+
+    def end(self) -> None:
+        self.job = self.session = None
 
     def report(self, text: str) -> None:
-        """Show progress on the job's Slack message (throttled); nothing when it has no Slack reply."""
+        """Show progress on the job's Slack message (throttled), and keep it with the job."""
         if self.session is not None:
             self.session.progress(text)
+        now = time.monotonic()
+        if self.job is None or now - self._saved < self.SAVE_EVERY:
+            return
+        self._saved = now
+        self.job.meta["progress"] = plain(text)
+        with contextlib.suppress(redis.RedisError):  # progress is for show: the job goes on without it
+            self.job.save_meta()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[s
     p = trusted_payload(ctx.key, payload, sig, job.id)
     ctx = ctx.for_job(job.worker_name or "", job.timeout)
     started = time.monotonic()
-    session = open_session(ctx, p)
+    session = open_session(ctx, p, job)
     if p.host != ctx.host:
         outcome = Outcome(
             False,
@@ -67,10 +67,10 @@ def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[s
     return {**outcome.to_json(), "host": ctx.host, "seconds": round(seconds, 4), "delivery": delivery}
 
 
-def open_session(ctx: Context, p: Payload) -> Session | None:
-    """The job's Slack conversation, if it has one; handlers report progress through it."""
+def open_session(ctx: Context, p: Payload, job: Job) -> Session | None:
+    """The job's Slack conversation, if it has one; handlers report progress through it (and the job)."""
     session = ctx.replier.session(p) if ctx.replier is not None and p.reply.channel else None
-    ctx.progress.session = session
+    ctx.progress.begin(job, session)
     if session is not None:
         session.start()
     return session
@@ -79,7 +79,7 @@ def open_session(ctx: Context, p: Payload) -> Session | None:
 def deliver(
     ctx: Context, p: Payload, outcome: Outcome, seconds: float, session: Session | None = None
 ) -> dict[str, Any]:
-    ctx.progress.session = None
+    ctx.progress.end()
     if p.reply.channel is None:
         return {"ok": True, "posted": 0}
     if ctx.replier is None:
