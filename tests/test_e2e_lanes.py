@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from bot.core.hook_signatures import standard_key, standard_signature
 from tests.support.jobs import settled
 from tests.support.services import SESSION, TEST_LABEL
-from tests.support.stack import API_TOKEN, CI_SECRET, Stack
+from tests.support.stack import API_TOKEN, CI_SECRET, ROOT, Stack
 from tests.support.stack_factory import StackOptions, wait_served
 
 pytestmark = pytest.mark.e2e
@@ -73,11 +75,17 @@ def test_list_answers_while_a_stop_waits_out_a_container_ignoring_sigterm(
     assert listed["endedAt"] < stopped["endedAt"]  # the list did not wait for the stop to end
 
 
+def health(stack: Stack, host: str) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "bot.cli.main", "worker-health", "--docker-host-name", host]
+    return subprocess.run(args, env=stack.env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_a_host_whose_worker_has_no_slow_lane_still_runs_stops(
     stack: Stack, docker_cleanup: docker.DockerClient, test_image: str
 ) -> None:
     """A host served by a quick-lane worker alone (one started before the slow lane existed) still runs
-    `stop` and `rm --force`: they take its quick lane rather than being refused."""
+    `stop` and `rm --force`: they take its quick lane rather than being refused. `worker-health` passes
+    for `dockerverse worker`'s host (every lane served) and names the slow lane missing on that one."""
     stack.spawn(
         stack.logs[0].with_name("worker-quick-only.log"), "worker", "--docker-host-name", "old", "--lane", "quick"
     )
@@ -93,3 +101,6 @@ def test_a_host_whose_worker_has_no_slow_lane_still_runs_stops(
     assert stopped["status"] == "finished" and stopped["result"]["host"] == "old", stopped
     assert removed["status"] == "finished" and removed["result"]["host"] == "old", removed
     assert not docker_cleanup.containers.list(all=True, filters={"name": name})
+    assert health(stack, "local").returncode == 0
+    old = health(stack, "old")
+    assert old.returncode == 1 and "no live slow or stream-lane worker for Docker host `old`" in old.stdout, old.stdout
