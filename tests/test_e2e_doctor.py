@@ -32,7 +32,7 @@ def test_doctor_passes_on_a_healthy_stack(stack: Stack, slack: FakeSlack) -> Non
         "✅ Job keys: Ed25519",
         "✅ Redis at redis://127.0.0.1",
         "✅ Host `local`: Docker 20.10",
-        "1 quick + 3 stream workers",
+        "1 quick + 1 slow + 3 stream workers",
         "✅ Slack: the bot is @dockerverse",
         "All good.",
     ):

@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 
 from bot.core import commands as c
+from bot.core.plain_text import plain
 from bot.core.policy import Actor
 from bot.wire.payload import Payload, ReplyTo, new_payload
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL
-from workers.commands import containers, logs
+from workers.commands import containers, images, logs
 from workers.commands.context import Context
 from workers.docker.gateway import DockerGateway
 from workers.slack.render import SECTION_LIMIT, Outcome
@@ -171,3 +172,32 @@ def test_run_is_idempotent_by_its_job_id(ctx: Context, test_image: str, docker_c
     assert again.data["id"] == first.data["id"]
     made = docker_cleanup.containers.list(all=True, filters={"label": f"dockerverse.job={payload.id}"})
     assert len(made) == 1
+
+
+def test_images_shows_one_row_per_tag_within_100_columns(
+    ctx: Context, test_image: str, docker_cleanup: docker.DockerClient
+) -> None:
+    """An image with six tags, one of them in a very long repository: a row per tag, none over 100 columns,
+    the long reference losing its middle but keeping its tag; the shell's plain text is just as wide."""
+    prefix = f"dockerverse-test/dvtest-img-{uuid.uuid4().hex[:8]}"
+    refs = [f"{prefix}:release-{i}" for i in range(5)] + [f"{prefix}-{'very-long-repository-name-' * 5}x:edge"]
+    image = docker_cleanup.images.get(test_image)
+    for ref in refs:
+        repo, _, tag = ref.rpartition(":")
+        image.tag(repo, tag)
+    try:
+        command = c.Images(filter=f"{prefix}*")
+        outcome = images.images(ctx, command, _payload(command, f"images {prefix}*"))
+    finally:
+        for ref in refs:
+            docker_cleanup.images.remove(ref)
+
+    assert outcome.ok and outcome.summary == "1 image on `local`"  # six tags of one image
+    rows = _code_lines(outcome.text)
+    assert rows[0].split() == ["IMAGE", "ID", "SIZE"]
+    assert [r.split()[0] for r in rows[1:6]] == refs[:5]  # sorted: the repository's tags together
+    long_row = rows[6].split()[0]
+    assert "…" in long_row and long_row.startswith(prefix[:20]) and long_row.endswith("x:edge")
+    assert len(rows) == 7
+    assert all(len(line) <= 100 for line in rows)
+    assert all(len(line) <= 100 for line in plain(outcome.text).splitlines())

@@ -20,9 +20,16 @@ from bot.wire import job_keys
 from bot.wire.hosts import workers
 from bot.wire.job_state import as_str
 from bot.wire.payload import ReplyTo
-from bot.wire.queues import connect
+from bot.wire.queues import LANES, connect
 
 OK, WARN, FAIL = "✅", "⚠️ ", "❌"
+
+
+# What a host lacks without a worker on a lane (the quick lane's absence is a failure of its own).
+LANE_GAPS = {
+    "slow": "no slow-lane worker: stop, restart and rm --force run on the quick lane and hold up list meanwhile",
+    "stream": "no stream-lane worker: log follows and pulls are refused",
+}
 
 
 class Doctor:
@@ -131,7 +138,7 @@ class Doctor:
         answers = {h["name"]: h for h in ((state or {}).get("result") or {}).get("data", {}).get("hosts", [])}
         for host in sorted({w.host for w in live}):
             mine = [w for w in live if w.host == host]
-            lanes = {lane: sum(1 for w in mine if lane in w.lanes) for lane in ("quick", "stream")}
+            lanes = {lane: sum(1 for w in mine if lane in w.lanes) for lane in LANES}
             facts = answers.get(host) or {}
             if not lanes["quick"]:
                 self.say(
@@ -146,12 +153,11 @@ class Doctor:
                     "check the daemon there, and DOCKER_HOST / DOCKER_CERT_PATH on its worker.",
                 )
             else:
-                stream = "" if lanes["stream"] else " (no stream-lane worker: log follows and pulls are refused)"
-                mark = OK if lanes["stream"] else WARN
+                missing = "; ".join(why for lane, why in LANE_GAPS.items() if not lanes[lane])
+                counts = " + ".join(f"{lanes[lane]} {lane}" for lane in LANES)
                 self.say(
-                    mark,
-                    f"Host `{host}`: Docker {facts['docker']}, {lanes['quick']} quick + "
-                    f"{lanes['stream']} stream workers{stream}",
+                    WARN if missing else OK,
+                    f"Host `{host}`: Docker {facts['docker']}, {counts} workers" + (f" ({missing})" if missing else ""),
                 )
             if policy.notify:
                 self.check_watcher(conn, host)

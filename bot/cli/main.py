@@ -44,13 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--burst", action="store_true", help="one worker on every lane; exit when the queues are empty")
     w.add_argument(
-        "--lane", choices=("quick", "stream"), help="run one worker on this lane only (the supervisor starts these)"
+        "--lane",
+        choices=("quick", "slow", "stream"),  # bot/wire/queues.py's LANES, without importing redis for --help
+        help="run one worker on this lane only (the supervisor starts these)",
     )
     w.add_argument(
         "--stream-workers",
         type=int,
         default=None,
-        help="workers for log follows and pulls (default DOCKERVERSE_STREAM_WORKERS, else 2)",
+        help="workers for log follows and pulls (default DOCKERVERSE_STREAM_WORKERS, else 3)",
     )
     h = sub.add_parser("worker-health", help="exit 0 when this machine's workers for its Docker host are up")
     h.add_argument(
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 logging.getLogger("dockerverse.worker").warning("%s", warning)
             host = args.docker_host_name or settings.host_name
             if args.burst or args.lane:
-                from workers.runtime.main import LANES, run_worker
+                from bot.wire.queues import LANES
+                from workers.runtime.main import run_worker
 
                 run_worker(settings, host, (args.lane,) if args.lane else LANES, burst=args.burst)
                 return 0

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from bot.core.settings import Settings
 from bot.wire import liveness
 from bot.wire.hosts import WorkerInfo, workers
-from bot.wire.queues import connect
+from bot.wire.queues import LANES, connect
 
 
 def problem(mine: list[WorkerInfo], beats: liveness.Beats, host: str, lanes: tuple[str, ...], down_after: float) -> str:
@@ -38,7 +38,7 @@ def problem(mine: list[WorkerInfo], beats: liveness.Beats, host: str, lanes: tup
 
 
 def run_worker_health(settings: Settings, host: str, out: TextIO = sys.stdout) -> int:
-    lanes = ("quick", "stream") if settings.stream_workers else ("quick",)
+    lanes = tuple(lane for lane in LANES if lane != "stream" or settings.stream_workers)
     try:
         conn = connect(settings.redis_url)
         hostname = socket.gethostname()

@@ -102,7 +102,7 @@ def clear_state() -> None:
 def worker_secret() -> bytes:
     """This machine's own random key for the records its workers seal for themselves; made 0600 on first use.
 
-    Every worker process on the machine (both lanes and the event watcher) reads the same file, so a
+    Every worker process on the machine (every lane and the event watcher) reads the same file, so a
     quiet mark or redeploy journal one writes, another can check; no other machine can forge one.
     """
     path = state_dir() / "worker-seal.key"

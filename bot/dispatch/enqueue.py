@@ -47,10 +47,16 @@ class Submitted:
 
 
 def lane_of(command: c.Command) -> str:
-    """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts."""
+    """Long jobs take the stream lane: follows, pulls, and fan-outs that wait for other hosts. Those that
+    may wait out a container's stop grace period take the slow lane: a `stop` of a container ignoring
+    SIGTERM held the host's only quick worker for 10 s, and every `list` waited behind it."""
     if isinstance(command, c.Pull | c.Redeploy) or (isinstance(command, c.Logs) and command.follow):
         return "stream"
-    return "stream" if c.fleet_wide(command) else "quick"
+    if c.fleet_wide(command):
+        return "stream"
+    if isinstance(command, c.Lifecycle) and command.action != "start":
+        return "slow"
+    return "slow" if isinstance(command, c.Remove) and command.force else "quick"
 
 
 class Enqueuer:
@@ -80,6 +86,8 @@ class Enqueuer:
         try:
             lane = lane_of(command)
             queue = self.placement.queue(host, lane)
+            if lane == "slow" and not self.placement.has_live_worker(queue):
+                lane, queue = "quick", self.placement.queue(host)  # a worker from before the slow lane existed
             if not self.placement.has_live_worker(queue):
                 what = "" if lane == "quick" else f" for {lane} jobs (log follows, pulls)"
                 raise QueueUnavailable(

@@ -22,7 +22,7 @@ from bot.wire.queues import queue_name
 NO_STREAM_WORKER = (
     "No Docker host that is up has a worker for long jobs, which questions about every host need, "
     "so nothing was queued. Start `dockerverse worker` on a host (it runs DOCKERVERSE_STREAM_WORKERS "
-    "of them, default 2), then try again."
+    "of them, default 3), then try again."
 )
 NO_HOST_UP = (
     "No Docker host is up (no worker beats), so nothing was queued. Start `dockerverse worker` "

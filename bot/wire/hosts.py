@@ -1,6 +1,7 @@
 """The Docker hosts being served, read from RQ's own worker registry (each worker's heartbeat).
 
-A worker serves one host's lanes, named `dockerverse:<host>` (quick) and `dockerverse:<host>:stream`.
+A worker serves one host's lanes, named `dockerverse:<host>` (quick), `dockerverse:<host>:slow` and
+`dockerverse:<host>:stream`.
 A worker that dies drops out of RQ's registry within its TTL (30 s); its host counts as down much
 sooner, once its workers' beats stop (bot/wire/liveness.py).
 """

@@ -13,9 +13,13 @@ PART_WAIT = 20.0  # seconds for every host to answer a fleet-wide command's part
 FINAL = frozenset({"finished", "failed", "stopped", "canceled"})  # a job in one of these states is over
 
 
+# Each host's lanes, each with workers of its own, so no job holds up a `list` behind it:
+# quick commands; slow ones that may wait out a container's stop grace period (`stop`, `restart`,
+# `rm --force`: 10 s when it ignores SIGTERM); and long ones (log follows, pulls, fan-outs).
+LANES = ("quick", "slow", "stream")
+
+
 def queue_name(host: str, lane: str = "quick") -> str:
-    """Each host has two lanes: quick commands, and long ones (log follows, pulls) with their own
-    workers, so a follow never holds up a `list` behind it."""
     return f"dockerverse:{host}" if lane == "quick" else f"dockerverse:{host}:{lane}"
 
 

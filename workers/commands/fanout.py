@@ -26,7 +26,7 @@ from bot.wire import hosts as registry
 from bot.wire import liveness
 from bot.wire.job_state import result_stream
 from bot.wire.payload import Payload
-from bot.wire.queues import PART_WAIT
+from bot.wire.queues import LANES, PART_WAIT
 from workers.slack.render import Outcome, code_block, table
 
 
@@ -85,7 +85,7 @@ def hosts_everywhere(conn: redis.Redis, p: Payload, down_after: float = liveness
         counts = facts.get("containers") or {}
         states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or ("no answer" if not answer else "-")
         beat = max((w.last_heartbeat for w in mine), default="")
-        lanes = ", ".join(f"{sum(1 for w in mine if lane in w.lanes)} {lane}" for lane in ("quick", "stream"))
+        lanes = ", ".join(f"{sum(1 for w in mine if lane in w.lanes)} {lane}" for lane in LANES)
         rows.append(
             (
                 host,

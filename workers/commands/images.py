@@ -13,6 +13,8 @@ from workers.commands.context import Context
 from workers.docker.rows import ImageRow
 from workers.slack.render import Outcome, code_block, table
 
+WIDTH = 100  # columns: the shell's terminal and Slack's message pane show a row this wide unwrapped
+
 
 def images(ctx: Context, cmd: c.Images, p: Payload) -> Outcome:
     gw = ctx.gateway
@@ -24,16 +26,22 @@ def images(ctx: Context, cmd: c.Images, p: Payload) -> Outcome:
             f"No images{f' matching {code(cmd.filter)}' if cmd.filter else ''} on {code(gw.host_name)}.",
             data=data,
         )
-    lines = table(
-        ("IMAGE", "ID", "SIZE"),
-        [(", ".join(r.tags) or "<untagged>", r.id.removeprefix("sha256:")[:12], format_size(r.size)) for r in rows],
-    )
+    lines = table(("IMAGE", "ID", "SIZE"), tag_rows(rows), width=WIDTH)
     return Outcome(
         True,
         f"{len(rows)} image{'s' if len(rows) != 1 else ''} on {code(gw.host_name)}",
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
     )
+
+
+def tag_rows(rows: list[ImageRow]) -> list[tuple[str, str, str]]:
+    """One row per tag, as `docker images` has it (all of an image's tags in one cell made rows 150
+    columns wide); each the reference as typed in `run` or `rmi`, sorted, so a repository's tags sit together."""
+    out = [
+        (ref, r.id.removeprefix("sha256:")[:12], format_size(r.size)) for r in rows for ref in r.tags or ("<untagged>",)
+    ]
+    return sorted(out, key=lambda row: (row[0] == "<untagged>", row[0].rpartition(":")[::2]))
 
 
 def group_by_repository(rows: list[ImageRow]) -> list[Image]:

@@ -30,7 +30,7 @@ from bot.core.notify import host_channels
 from bot.core.policy import load_policy
 from bot.core.settings import Settings
 from bot.wire.payload import Payload, Unsigned
-from bot.wire.queues import connect, queue_name
+from bot.wire.queues import LANES, connect, queue_name
 from bot.wire.redis_url import FAILOVER_SECONDS
 from bot.wire.replicas import quietly_held as replicas_hold
 from workers.alerts.watcher import start_watcher
@@ -190,7 +190,6 @@ class DockerverseWorker(SimpleWorker):
             pipe.execute()
 
 
-LANES = ("quick", "stream")
 REAP_EVERY = 5.0  # seconds between looks for jobs whose worker died
 
 
@@ -219,7 +218,7 @@ def build_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, 
 
 
 def run_worker(settings: Settings, host: str, lanes: tuple[str, ...] = LANES, burst: bool = False) -> None:
-    """One worker process on the given lanes (all of them for --burst and tests)."""
+    """One worker process on the given lanes (all of them for --burst and tests: one job at a time, then)."""
     worker = build_worker(settings, host, lanes)
     log.info("worker %s serving Docker host %r on %s", worker.name, host, ", ".join(worker.queue_names()))
     try:

@@ -1,8 +1,9 @@
-"""`dockerverse worker`: one quick-lane worker and N stream-lane workers for a Docker host.
+"""`dockerverse worker`: a quick-lane worker, a slow-lane worker and N stream-lane workers for a Docker host.
 
-Quick commands (list, run, rm ...) and long ones (log follows, pulls) have separate queues
-and separate processes, so a follow never holds up a `list`. The supervisor restarts a
-worker that dies, and passes SIGTERM on: a warm shutdown, running jobs finish first.
+Quick commands (list, logs, inspect, run ...), slow ones (stop, restart, rm --force: each may wait
+out a container's stop grace period) and long ones (log follows, pulls) have separate queues and
+separate processes, so neither a follow nor a stubborn container's stop holds up a `list`. The
+supervisor restarts a worker that dies, and passes SIGTERM on: a warm shutdown, running jobs finish first.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _spawn(host: str, lane: str) -> subprocess.Popen[bytes]:
 
 
 def supervise(host: str, stream_workers: int) -> int:
-    lanes = ["quick"] + ["stream"] * stream_workers
+    lanes = ["quick", "slow"] + ["stream"] * stream_workers
     children = [_spawn(host, lane) for lane in lanes]
     died_at = [0.0] * len(children)
     stopping = False
@@ -39,7 +40,9 @@ def supervise(host: str, stream_workers: int) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("supervising %d workers for Docker host %r (1 quick, %d stream)", len(children), host, stream_workers)
+    log.info(
+        "supervising %d workers for Docker host %r (1 quick, 1 slow, %d stream)", len(children), host, stream_workers
+    )
     while not stopping:
         time.sleep(0.5)
         for i, child in enumerate(children):

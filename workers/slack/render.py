@@ -54,10 +54,23 @@ def cut(text: str, limit: int = SECTION_LIMIT, note: str = "output cut") -> str:
     return text[: max(0, limit - len(marker))] + marker
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned columns, two spaces apart."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0, squeeze: int = 0) -> list[str]:
+    """Left-aligned columns, two spaces apart. With ``width``, column ``squeeze`` gives up the room a line
+    would need beyond it: its long cells lose their middle (…), so both ends of a name stay readable."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    room = max(len(headers[squeeze]), width - (sum(widths) - widths[squeeze] + 2 * (len(widths) - 1)))
+    if width and widths[squeeze] > room:
+        rows = [[*r[:squeeze], middle_cut(str(r[squeeze]), room), *r[squeeze + 1 :]] for r in rows]
+        widths[squeeze] = room
     return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in (headers, *rows)]
+
+
+def middle_cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, its middle replaced by …: `registry.example/…/app:1.2`."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
 def _clip(raw: str, limit: int) -> str:
