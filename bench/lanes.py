@@ -26,10 +26,9 @@ import httpx
 
 from bench import UNLIMITED
 from bench.pipeline import pct
-from bot.core.hook_signatures import standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_IMAGE, TEST_LABEL, build_test_image, ensure_dockerd, start_redis
-from tests.support.stack import API_TOKEN, CI_SECRET, Stack
+from tests.support.stack import API_TOKEN, Stack, standard_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBBORN = "trap '' TERM; while :; do sleep 1; done"  # SIGTERM ignored: `stop` waits the full grace period
@@ -39,13 +38,7 @@ FINAL = {"finished", "failed", "stopped", "canceled"}
 
 def hook(http: httpx.Client, stack: Stack, command: str, wait: float = 0) -> dict[str, Any]:
     body = json.dumps({"command": command, "wait": wait}).encode()
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": stamp,
-        "content-type": "application/json",
-        "webhook-signature": standard_signature(standard_key(CI_SECRET), msg_id, stamp, body),
-    }
+    headers = standard_headers(body)
     resp = http.post(f"{stack.web_url}/hooks/ci", content=body, headers=headers, timeout=wait + 30)
     assert resp.status_code in (200, 202), resp.text
     answer: dict[str, Any] = resp.json()

@@ -15,29 +15,15 @@ import docker
 import httpx
 import pytest
 
-from bot.core.hook_signatures import standard_key, standard_signature
 from tests.support.fakeslack import FakeSlack
 from tests.support.jobs import settled
-from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack
+from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack, standard_headers
 from tests.support.stack_factory import StackOptions
 
 pytestmark = pytest.mark.e2e
 
 
 STACK = StackOptions(db=3)
-
-
-def standard_headers(
-    body: bytes, secret: str = CI_SECRET, msg_id: str | None = None, ts: int | None = None
-) -> dict[str, str]:
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    stamp = str(ts if ts is not None else int(time.time()))
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": stamp,
-        "content-type": "application/json",
-        "webhook-signature": standard_signature(standard_key(secret), msg_id, stamp, body),
-    }
 
 
 def github_headers(body: bytes, secret: str, delivery: str | None) -> dict[str, str]:

@@ -12,10 +12,9 @@ from typing import Any
 import docker
 import pytest
 
-from bot.core.hook_signatures import standard_key, standard_signature
 from tests.support.jobs import settled
 from tests.support.services import SESSION, TEST_LABEL
-from tests.support.stack import API_TOKEN, CI_SECRET, ROOT, Stack
+from tests.support.stack import API_TOKEN, ROOT, Stack, standard_headers
 from tests.support.stack_factory import StackOptions, wait_served
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +27,7 @@ MANAGED = {TEST_LABEL: SESSION, "dockerverse.managed-by": "dockerverse"}  # the 
 def hook(stack: Stack, command: str, wait: float = 0) -> dict[str, Any]:
     """The `ci` hook (operator) asked to run `command`; its answer (the finished job when it waited)."""
     body = json.dumps({"command": command, "wait": wait}).encode()
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": stamp,
-        "content-type": "application/json",
-        "webhook-signature": standard_signature(standard_key(CI_SECRET), msg_id, stamp, body),
-    }
+    headers = standard_headers(body)
     resp = stack.http.post(f"{stack.web_url}/hooks/ci", content=body, headers=headers, timeout=wait + 30)
     assert resp.status_code in (200, 202), resp.text
     answer: dict[str, Any] = resp.json()

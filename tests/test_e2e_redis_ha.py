@@ -11,7 +11,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,12 +21,11 @@ import httpx
 import pytest
 import redis
 
-from bot.core.hook_signatures import standard_key, standard_signature
 from bot.wire import claims, redis_url
 from bot.wire.queues import FINAL
 from tests.support.fakeslack import FakeSlack
 from tests.support.redis_ha import SentinelCluster, make_tls, start_tls_redis, tls_url
-from tests.support.stack import API_TOKEN, CI_SECRET, Stack
+from tests.support.stack import API_TOKEN, Stack, standard_headers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow]
 CHANNEL = "C0LOAD"
@@ -36,13 +34,7 @@ JOB_IN_REPLY = re.compile(r"job `([0-9a-f]{12})`")
 
 def post_hook(http: httpx.Client, stack: Stack, command: str, timeout: float = 10.0) -> httpx.Response:
     body = json.dumps({"command": command, "channel": CHANNEL}).encode()
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": stamp,
-        "content-type": "application/json",
-        "webhook-signature": standard_signature(standard_key(CI_SECRET), msg_id, stamp, body),
-    }
+    headers = standard_headers(body)
     return http.post(f"{stack.web_url}/hooks/ci", content=body, headers=headers, timeout=timeout)
 
 

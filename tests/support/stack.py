@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.core.hook_signatures import standard_key, standard_signature
 from bot.wire.signing import generate
 from tests.support import recorder
 from tests.support.services import free_port
@@ -282,3 +284,17 @@ class Stack:
             "authorizations": [{"team_id": "T061EG9R6", "user_id": "U0LAN0Z89", "is_bot": True}],
         }
         return self.post_signed(json.dumps(body).encode(), "application/json", headers)
+
+
+def standard_headers(
+    body: bytes, secret: str = CI_SECRET, msg_id: str | None = None, ts: int | None = None
+) -> dict[str, str]:
+    """Standard Webhooks headers signing `body` for a hook (the `ci` hook's secret unless told)."""
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    stamp = str(ts if ts is not None else int(time.time()))
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": stamp,
+        "content-type": "application/json",
+        "webhook-signature": standard_signature(standard_key(secret), msg_id, stamp, body),
+    }
