@@ -6,7 +6,7 @@ import { fleet, listen, refresh, watch } from './fleet.js';
 import * as logs from './logs.js';
 
 const LIVE = new Set(['running', 'restarting', 'paused']);
-const rows = new Map(); // host/id -> { tr, sig }
+const rows = new Map(); // host/id -> { tr, sig, asig }
 const byKey = new Map(); // host/id -> the container as last listed
 let ui;
 let sortKey = 'name';
@@ -118,9 +118,12 @@ function row(c) {
   image.textContent = c.image;
   ports.textContent = c.ports.join(', ');
   status.textContent = c.statusText || '';
-  actions.replaceChildren(...buttons(c, busy.has(k)));
+  // The buttons are kept while what they offer is the same: the status text changes every poll
+  // ("Up 3 seconds"), and a button replaced under the pointer would swallow the click.
+  const asig = JSON.stringify([c.name, c.host, LIVE.has(c.status), busy.has(k)]);
+  if (entry?.asig !== asig) actions.replaceChildren(...buttons(c, busy.has(k)));
   if (focused) (tr.querySelector(`[data-action=${focused}]`) || tr.querySelector('button'))?.focus();
-  rows.set(k, { tr, sig });
+  rows.set(k, { tr, sig, asig });
   return tr;
 }
 

@@ -8,6 +8,10 @@ const listeners = new Set();
 let watchers = 0;
 let timer = null;
 let inflight = null;
+// After an action the page asks afresh; a poll answered from before it would flip the row back for a
+// moment (and swap the button under the pointer), so such answers are dropped until the fresh one lands.
+let epoch = 0;
+let freshPending = 0;
 
 export function listen(callback) {
   listeners.add(callback);
@@ -15,13 +19,19 @@ export function listen(callback) {
 
 export function refresh(fresh = false) {
   if (inflight && !fresh) return inflight;
+  const mine = fresh ? ++epoch : epoch;
+  if (fresh) freshPending += 1;
   const asked = (async () => {
     try {
-      Object.assign(fleet, await call('/api/fleet', { query: fresh ? { fresh: 1 } : {} }));
-      for (const callback of listeners) callback(fleet, null);
+      const answer = await call('/api/fleet', { query: fresh ? { fresh: 1 } : {} });
+      if (fresh ? mine === epoch : mine === epoch && !freshPending) {
+        Object.assign(fleet, answer);
+        for (const callback of listeners) callback(fleet, null);
+      }
     } catch (error) {
       for (const callback of listeners) callback(fleet, error);
     } finally {
+      if (fresh) freshPending -= 1;
       if (inflight === asked) inflight = null;
     }
   })();
