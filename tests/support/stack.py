@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.core.hook_signatures import standard_key, standard_signature
+from bot.wire.hosts import workers
+from bot.wire.queues import LANES, connect
 from bot.wire.signing import generate
 from tests.support import recorder
 from tests.support.services import free_port
@@ -138,6 +140,8 @@ class Stack:
             stack.hosts[host] = stack.spawn(tmp / f"worker-{host}.log", "worker", "--docker-host-name", host)
         stack.spawn(tmp / "web.log", "web", "--port", str(port))
         stack.wait_ready()
+        if workers:
+            stack.wait_lanes(env["DOCKERVERSE_HOST_NAME"])
         return stack
 
     def spawn(self, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -168,6 +172,23 @@ class Stack:
                 last = repr(exc)
             time.sleep(0.1)
         raise AssertionError(f"stack not ready: {last}\n{self.dump_logs()}")
+
+    def wait_lanes(self, host: str, timeout: float = 60.0) -> None:
+        """Until every lane of `host` has a live worker: /readyz needs only one, and a first follow or
+        stop sent before the stream or slow workers registered would wait on a loaded machine."""
+        streams = self.env.get("DOCKERVERSE_STREAM_WORKERS", "3") != "0"
+        lanes = {lane for lane in LANES if lane != "stream" or streams}
+        conn = connect(self.env["REDIS_URL"])
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                serving = {lane for w in workers(conn) if w.host == host for lane in w.lanes}
+                if lanes <= serving:
+                    return
+                time.sleep(0.1)
+        finally:
+            conn.close()
+        raise AssertionError(f"host {host}: lanes {sorted(lanes - serving)} have no worker\n{self.dump_logs()}")
 
     def dump_logs(self) -> str:
         return "\n".join(
