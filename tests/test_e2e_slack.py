@@ -65,7 +65,7 @@ def test_run_logs_rm_through_slack(
         f"run {test_image} --name {name} -e GREETING=hi -- sh -c 'for i in 1 2 3; do echo line$i; done; sleep 300'",
         channel=chan,
     )
-    [started] = posts(slack, chan)
+    started = slack.settled(posts(slack, chan)[0])
     assert f"Started `{name}`" in text_of(started), text_of(started)
     container = docker_cleanup.containers.get(name)
     labels = container.labels
@@ -79,7 +79,7 @@ def test_run_logs_rm_through_slack(
         time.sleep(0.1)
     stack.slash(f"logs {name} --tail 2", channel=chan)
     root, tail = posts(slack, chan, count=3)[1:]
-    assert "2 log lines" in text_of(root)
+    assert "2 log lines" in text_of(slack.settled(root))
     assert tail.params["thread_ts"] == root.response["ts"] and "line2\nline3" in tail.params["text"]
 
     asked = stack.slash(f"rm {name}", channel=chan).json()
@@ -88,7 +88,7 @@ def test_run_logs_rm_through_slack(
     stack.click("dockerverse_confirm", token, slack.response_url("rm1"), channel=chan)
     answer = slack.wait_for("response_url", lambda c: c.params.get("_name") == "rm1")[0]
     assert answer.json_param("replace_original") in (True, "true") and "confirmed `rm" in answer.params["text"]
-    refused = posts(slack, chan, count=4)[3]
+    refused = slack.settled(posts(slack, chan, count=4)[3])
     assert "is running: stop it first" in text_of(refused) and "--force" in text_of(refused)
 
     stack.click("dockerverse_confirm", token, slack.response_url("again"), channel=chan)

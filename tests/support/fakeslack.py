@@ -237,6 +237,19 @@ class FakeSlack:
                     )
                 self._cond.wait(min(left, 0.2))
 
+    def settled(self, post: Call, timeout: float = 20.0) -> Call:
+        """The message `post` made, as it reads once no longer "running": a job that takes over a second
+        posts `⏳ running…` and then edits it (chat.update on the same ts) into its result."""
+        channel, ts = post.params.get("channel"), post.response.get("ts")
+
+        def final(call: Call) -> bool:
+            same = call is post or (call.params.get("channel") == channel and call.params.get("ts") == ts)
+            return same and not str(call.params.get("text", "")).startswith("⏳")
+
+        if final(post):
+            return post
+        return self.wait_for("chat.update", final, timeout=timeout)[-1]
+
     # ---------------------------------------------------------------- answers
     def _answer(self, call: Call) -> dict[str, Any]:
         if call.method in self._responders:
