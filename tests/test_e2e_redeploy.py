@@ -55,8 +55,7 @@ def publish(
             f"{health}\nCMD {cmd}\n"
         )
         image, _ = docker_cleanup.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref, rm=True)
-        for line in docker_cleanup.api.push(ref, stream=True, decode=True):
-            assert "error" not in line, line
+        docker_registry.push(docker_cleanup, ref)
         docker_cleanup.api.remove_image(ref)  # the worker must pull it
         built.append(str(image.id))
         return ref

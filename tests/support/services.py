@@ -414,6 +414,12 @@ class Registry:
     def logfile(self) -> Path:
         return self.tmpdir / "registry.log"
 
+    @staticmethod
+    def push(client: docker.DockerClient, ref: str) -> None:
+        """Push `ref` (already tagged for this registry); docker-py reports failures as stream events."""
+        for event in client.api.push(ref, stream=True, decode=True):
+            assert "error" not in event, event
+
     def start(self, timeout: float = 30.0) -> None:
         exe = shutil.which("docker-registry")
         if exe is None:
