@@ -64,14 +64,14 @@ def test_inspect_audit_and_jobs_never_show_a_containers_secrets(
         f"-e MODE=demo -- sh -c 'trap \"exit 0\" TERM; sleep 300 & wait' --requirepass {SECRET}",
         channel=chan,
     )
-    started = posts(slack, chan, 1)[0]
+    started = slack.settled(posts(slack, chan, 1)[0])
     assert "Started" in repr(started.params), repr(started.params)
     real = docker_cleanup.containers.get(name).attrs["Config"]
     assert f"DATABASE_URL=postgres://app:{SECRET}@db/app" in real["Env"] and f"API_TOKEN={SECRET}" in real["Env"]
     assert real["Cmd"][-2:] == ["--requirepass", SECRET]  # the job ran the command as typed, unmasked
 
     stack.slash(f"inspect {name}", channel=chan)
-    shown = repr(posts(slack, chan, 2)[1].params)
+    shown = repr(slack.settled(posts(slack, chan, 2)[1]).params)
     assert "DATABASE_URL=postgres://app:••••@db/app" in shown and "API_TOKEN=••••" in shown, shown
     assert "--requirepass ••••" in shown and "MODE=demo" in shown, shown
     assert SECRET not in everything_said(slack)

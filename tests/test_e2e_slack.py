@@ -31,6 +31,11 @@ def posts(slack: FakeSlack, chan: str, count: int = 1, timeout: float = 20.0) ->
     return slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == chan, count=count, timeout=timeout)
 
 
+def said(slack: FakeSlack, post: Call) -> str:
+    """What a post says once settled: a job over a second posts `⏳ running…` first, then edits it."""
+    return text_of(slack.settled(post))
+
+
 def text_of(call: Call) -> str:
     """The visible text of a post: its fallback text and every block's text."""
     blocks: list[dict[str, Any]] = call.json_param("blocks") or []
@@ -52,7 +57,7 @@ def test_slash_list_is_acked_then_posted_in_the_channel(stack: Stack, slack: Fak
     [root] = posts(slack, chan)
     assert root.token == "xoxb-test-token"
     assert "thread_ts" not in root.params or root.params["thread_ts"] is None
-    shown = text_of(root)
+    shown = said(slack, root)
     assert "<@U0OPS>" in shown and "/docker list --all" in shown and "on `local`" in shown
 
 
@@ -65,8 +70,8 @@ def test_run_logs_rm_through_slack(
         f"run {test_image} --name {name} -e GREETING=hi -- sh -c 'for i in 1 2 3; do echo line$i; done; sleep 300'",
         channel=chan,
     )
-    started = slack.settled(posts(slack, chan)[0])
-    assert f"Started `{name}`" in text_of(started), text_of(started)
+    [started] = posts(slack, chan)
+    assert f"Started `{name}`" in said(slack, started), said(slack, started)
     container = docker_cleanup.containers.get(name)
     labels = container.labels
     assert labels["dockerverse.managed-by"] == "dockerverse" and labels["dockerverse.creator"] == "U0OPS"
@@ -79,7 +84,7 @@ def test_run_logs_rm_through_slack(
         time.sleep(0.1)
     stack.slash(f"logs {name} --tail 2", channel=chan)
     root, tail = posts(slack, chan, count=3)[1:]
-    assert "2 log lines" in text_of(slack.settled(root))
+    assert "2 log lines" in said(slack, root)
     assert tail.params["thread_ts"] == root.response["ts"] and "line2\nline3" in tail.params["text"]
 
     asked = stack.slash(f"rm {name}", channel=chan).json()
@@ -88,8 +93,8 @@ def test_run_logs_rm_through_slack(
     stack.click("dockerverse_confirm", token, slack.response_url("rm1"), channel=chan)
     answer = slack.wait_for("response_url", lambda c: c.params.get("_name") == "rm1")[0]
     assert answer.json_param("replace_original") in (True, "true") and "confirmed `rm" in answer.params["text"]
-    refused = slack.settled(posts(slack, chan, count=4)[3])
-    assert "is running: stop it first" in text_of(refused) and "--force" in text_of(refused)
+    refused = posts(slack, chan, count=4)[3]
+    assert "is running: stop it first" in said(slack, refused) and "--force" in said(slack, refused)
 
     stack.click("dockerverse_confirm", token, slack.response_url("again"), channel=chan)
     reused = slack.wait_for("response_url", lambda c: c.params.get("_name") == "again")[0]
@@ -98,7 +103,7 @@ def test_run_logs_rm_through_slack(
     forced = confirm_token(stack.slash(f"rm {name} --force", channel=chan).json())
     stack.click("dockerverse_confirm", forced, slack.response_url("rm2"), channel=chan)
     removed = posts(slack, chan, count=5)[4]
-    assert f"Removed `{name}`" in text_of(removed)
+    assert f"Removed `{name}`" in said(slack, removed)
     with pytest.raises(docker.errors.NotFound):
         docker_cleanup.containers.get(name)
 
@@ -122,7 +127,7 @@ def test_help_and_unknown_command(stack: Stack, slack: FakeSlack) -> None:
     assert "Did you mean `list`?" in resp.json()["text"]
     stack.slash("help logs", channel=chan)
     [post] = posts(slack, chan)
-    assert "logs NAME_OR_ID" in text_of(post) and "--grep PATTERN" in text_of(post)
+    assert "logs NAME_OR_ID" in said(slack, post) and "--grep PATTERN" in said(slack, post)
 
 
 def test_viewer_cannot_run_or_remove(stack: Stack, slack: FakeSlack, test_image: str) -> None:
@@ -178,7 +183,7 @@ def test_mention_is_answered_in_its_thread_once_despite_retries(stack: Stack, sl
     )
     [reply] = posts(slack, chan)
     assert reply.params["thread_ts"] == "1515449522.000016"
-    assert f"`list --all {nothing}`" in text_of(reply) and "/docker" not in text_of(reply), text_of(reply)
+    assert f"`list --all {nothing}`" in said(slack, reply) and "/docker" not in said(slack, reply), said(slack, reply)
     # Each queued job is audited as it is queued: one job for the mention and its retry, and it has ended.
     [job] = queued_by(stack, user)
     settled(stack, job)
@@ -200,7 +205,7 @@ def test_dm_reply_and_refusal_in_thread(stack: Stack, slack: FakeSlack) -> None:
         "Ev" + uuid.uuid4().hex[:10],
     )
     [reply] = posts(slack, chan)
-    assert reply.params["thread_ts"] == "1355517523.000005" and "image" in text_of(reply)
+    assert reply.params["thread_ts"] == "1355517523.000005" and "image" in said(slack, reply)
     stack.event(
         {
             "type": "message",
@@ -256,15 +261,15 @@ def test_lifecycle_inspect_and_hosts_through_slack(
         (f"start {name}", f"Started `{name}`", "running"),
         (f"restart {name}", f"Restarted `{name}`", "running"),
     ]
-    for i, (text, said, state) in enumerate(steps, start=2):
+    for i, (text, expected, state) in enumerate(steps, start=2):
         stack.slash(text, channel=chan)
-        assert said in text_of(posts(slack, chan, count=i)[-1])
+        assert expected in said(slack, posts(slack, chan, count=i)[-1])
         assert docker_cleanup.containers.get(name).status == state
     stack.slash(f"inspect {name}", channel=chan)
-    shown = text_of(posts(slack, chan, count=5)[-1])
+    shown = said(slack, posts(slack, chan, count=5)[-1])
     assert "API_TOKEN=••••" in shown and "hunter2" not in shown and "MODE=demo" in shown
     stack.slash("hosts", channel=chan)
-    hosts = text_of(posts(slack, chan, count=6)[-1])
+    hosts = said(slack, posts(slack, chan, count=6)[-1])
     assert "1 Docker host served" in hosts and "\nlocal " in hosts and "20.10" in hosts
 
 
@@ -287,7 +292,7 @@ def test_list_as_block_kit_with_buttons_and_pages(
     listing = posts(slack, chan, count=2)[1]
     blocks = listing.json_param("blocks")
     assert len(blocks) <= 50 and all(Block.parse(b).to_dict() for b in blocks)  # the models enforce Slack's lengths
-    assert "23 containers matching" in text_of(listing) and "page 1 of 2" in text_of(listing)
+    assert "23 containers matching" in said(slack, listing) and "page 1 of 2" in said(slack, listing)
     live = next(b for b in blocks if b.get("block_id", "").startswith("row-") and "-0live*" in b["text"]["text"])
     buttons = next(b for b in blocks if b.get("block_id") == live["block_id"].replace("row-", "buttons-"))["elements"]
     assert [b["text"]["text"] for b in buttons] == ["Logs", "Restart", "Stop", "Remove"]
@@ -298,7 +303,7 @@ def test_list_as_block_kit_with_buttons_and_pages(
         more["action_id"], more["value"], slack.response_url("m"), channel=chan, message_ts=listing.response["ts"]
     )
     page2 = posts(slack, chan, count=3)[2]
-    assert page2.params["thread_ts"] == listing.response["ts"] and "page 2 of 2" in text_of(page2)
+    assert page2.params["thread_ts"] == listing.response["ts"] and "page 2 of 2" in said(slack, page2)
 
     stop = next(b for b in buttons if b["text"]["text"] == "Stop")
     stack.click(
@@ -310,8 +315,8 @@ def test_list_as_block_kit_with_buttons_and_pages(
         message_ts=listing.response["ts"],
     )
     stopped = posts(slack, chan, count=4)[3]
-    assert f"Stopped `{prefix}-0live`" in text_of(stopped) and stopped.params["thread_ts"] == listing.response["ts"]
-    assert "<@U0OPS>" in text_of(stopped)
+    assert f"Stopped `{prefix}-0live`" in said(slack, stopped) and stopped.params["thread_ts"] == listing.response["ts"]
+    assert "<@U0OPS>" in said(slack, stopped)
     viewer = next(b for b in buttons if b["text"]["text"] == "Remove")
     stack.click(viewer["action_id"], viewer["value"], slack.response_url("v"), user="U0NOBODY", channel=chan)
     refused = slack.wait_for("response_url", lambda c: c.params.get("_name") == "v")[0]
