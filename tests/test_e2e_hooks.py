@@ -110,6 +110,27 @@ def test_wait_returns_the_job_and_thread_ts_is_honoured(stack: Stack, slack: Fak
     assert stack.http.get(f"{stack.web_url}/api/jobs/{job['id']}").status_code == 401
 
 
+def test_wait_answers_before_the_slack_post_which_still_happens_once(stack: Stack, slack: FakeSlack) -> None:
+    """The caller reads the job's result, not its Slack message: with Slack answering slowly, the hook's
+    wait returns the finished job while the post is still in flight; the post then lands exactly once and
+    the job's record gains what was delivered."""
+    slack.delay("chat.postMessage", 4.0)
+    try:
+        resp = hook(stack, "ci", {"command": "help", "channel": "C0SLOWPOST", "wait": 30})
+        assert resp.status_code == 200, resp.text
+        job = resp.json()
+        assert job["status"] == "finished" and job["result"]["ok"] and job["endedAt"]
+        assert "delivery" not in job["result"]  # answered ahead of the post
+        posts = [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0SLOWPOST"]
+        assert not any(c.response for c in posts), "the hook waited for Slack's answer to the post"
+        final = settled(stack, job["id"])
+        assert final["result"]["delivery"]["ok"] and final["result"]["delivery"]["posted"] == 1
+        [post] = slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0SLOWPOST")
+        assert post.response.get("ok")
+    finally:
+        slack.delay("chat.postMessage", 0)
+
+
 def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) -> None:
     """GitHub's scheme works; the same X-GitHub-Delivery twice is one job; the viewer hook cannot remove."""
     body = json.dumps({"command": "images", "wait": 30}).encode()

@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 from bot.core.errors import CommandError, PolicyError
 from bot.core.policy import Actor, Policy
 from bot.dispatch.outage import STATE_UNKNOWN, redis_down
-from bot.wire import claims
+from bot.wire import answers, claims
 from bot.wire.follow_control import STOP_TTL, follow_key, stop_record
 from bot.wire.job_state import describe
 from bot.wire.payload import Unsigned, open_envelope
@@ -43,7 +43,9 @@ class Jobs:
             if viewer is not None:
                 self.check_owner(job, viewer)
             ended = job.get_status(refresh=False) in (JobStatus.FINISHED, JobStatus.FAILED)
-            return describe(job, job.latest_result() if ended else None)
+            if ended:
+                return describe(job, job.latest_result())
+            return describe(job, None, answers.latest(self.redis, job_id))  # answered, still posting to Slack?
 
     def check_owner(self, job: Job, viewer: Actor) -> None:
         if self.policy.role_of(viewer) == self.policy.top_role:

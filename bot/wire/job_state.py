@@ -16,10 +16,14 @@ def result_stream(job_id: str) -> str:
     return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
 
 
-def describe(job: Job, result: Result | None) -> dict[str, Any]:
-    """The API's job shape: {id, status, command, result, error, createdAt, endedAt}."""
+def describe(job: Job, result: Result | None, answer: tuple[dict[str, Any], float] | None = None) -> dict[str, Any]:
+    """The API's job shape: {id, status, command, result, error, createdAt, endedAt}. Without RQ's result
+    yet, the job's early ``answer`` (bot/wire/answers.py: its result and when it ended) stands for it."""
     status = job.get_status(refresh=False)
     value = result.return_value if result is not None and result.type == Result.Type.SUCCESSFUL else None
+    ended_at = job.ended_at.timestamp() if job.ended_at else None
+    if result is None and answer is not None:  # the worker answered and is posting to Slack meanwhile
+        status, (value, ended_at) = JobStatus.FINISHED, answer
     error = None
     if status == JobStatus.FAILED:
         error = (job.meta or {}).get("error") or "The job failed on the worker; see its log."
@@ -32,16 +36,9 @@ def describe(job: Job, result: Result | None) -> dict[str, Any]:
         result=value,
         error=error,
         created_at=ms(job.created_at.timestamp() if job.created_at else None),
-        ended_at=ms(job.ended_at.timestamp() if job.ended_at else None),
+        ended_at=ms(ended_at),
         progress=(job.meta or {}).get("progress"),  # a pull's layer totals while it runs
     ).dump()
-
-
-def last_entry(found: Any) -> tuple[str, dict[Any, Any]]:
-    """The newest entry of a one-stream XREAD answer, in RESP2 (list) or RESP3 (dict) form."""
-    entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
-    entry_id, fields = entries[-1]
-    return as_str(entry_id), dict(fields)
 
 
 def ms(ts: float | None) -> int | None:

@@ -15,14 +15,17 @@ _ACK = re.compile(r"queued as job `?([0-9a-f]{12,32})")
 
 
 def settled(stack: Stack, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    """The job once it is final (finished, failed, stopped, canceled); fails the test at the deadline."""
+    """The job once it is final (finished, failed, stopped, canceled) and its replies are made: a job that
+    posts to Slack answers first (bot/wire/answers.py), and RQ's result, with `delivery`, follows the post.
+    Fails the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         resp = stack.http.get(
             f"{stack.web_url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10
         )
         state: dict[str, Any] = resp.json()
-        if state.get("status") in FINAL:
+        result = state.get("result")
+        if state.get("status") in FINAL and not (isinstance(result, dict) and "delivery" not in result):
             return state
         assert time.monotonic() < deadline, f"job {job_id} not final within {timeout:g} s: {state}"
         time.sleep(0.1)

@@ -23,6 +23,7 @@ from bot.wire import claims
 from bot.wire.payload import Payload, Unsigned, open_envelope
 from bot.wire.replicas import quietly_held as replicas_hold
 from bot.wire.signing import Verifier
+from workers.runtime.opened import payload_of
 from workers.slack.render import Outcome
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def admit(conn: redis.Redis, key: Verifier, job: Job, now: float, replicas: tupl
     With ``replicas`` (how many, and the ms to wait each time) the claim must be held by that many
     replicas first, asked again until the job's deadline: a failover must not forget it.
     Raises ``Unsigned`` for a job whose payload is not ours: RQ then fails it, saying so."""
-    p = open_envelope(key, job.kwargs, job.id)
+    kwargs = job.kwargs if isinstance(job.kwargs, dict) else {}
+    p = payload_of(job, key, kwargs.get("payload"), kwargs.get("sig"))
     if p.stale(now):
         if not claims.expire(conn, job, p, now):
             log.warning("job %s is past its deadline and was claimed before: dropped unrun", job.id)

@@ -60,7 +60,7 @@ def on_failure(
     job.meta["error"] = message
     job.save_meta()  # type: ignore[no-untyped-call]
     try:
-        payload = tasks.trusted_payload(ctx.key, job.kwargs.get("payload"), job.kwargs.get("sig"), job.id)
+        payload = tasks.trusted_payload(ctx.key, job.kwargs.get("payload"), job.kwargs.get("sig"), job)
     except tasks.UntrustedJob:
         return False
     running = ctx.progress.session  # the failed job's own message, when it is the one that was running

@@ -31,7 +31,7 @@ class SignedJob(Job):
             raise tasks.UntrustedJob("refusing a job whose arguments are not a signed payload")
         if self.context is None:
             raise tasks.UntrustedJob("refusing a job that no Dockerverse worker took: it has no worker context")
-        tasks.trusted_payload(self.context.key, self.kwargs["payload"], self.kwargs["sig"], self.id)
+        tasks.trusted_payload(self.context.key, self.kwargs["payload"], self.kwargs["sig"], self)
         return functools.partial(tasks.execute, self.context, self)
 
     # Callbacks are never ours: never import them.

@@ -12,14 +12,16 @@ import logging
 import time
 from typing import Any
 
+import redis
 from rq.job import Job
 
 from bot.core.errors import DockerverseError
-from bot.wire import confirm
-from bot.wire.payload import Payload, Unsigned, open_envelope
+from bot.wire import answers, confirm
+from bot.wire.payload import Payload, Unsigned
 from bot.wire.signing import Verifier
 from workers.commands import routes
 from workers.commands.context import Context
+from workers.runtime.opened import payload_of
 from workers.slack.render import Outcome
 from workers.slack.reply import Session
 
@@ -30,10 +32,10 @@ class UntrustedJob(Exception):
     """A job this worker did not get from the web: wrong function, bad or missing signature."""
 
 
-def trusted_payload(key: Verifier, payload: Any, sig: Any, job_id: str | None) -> Payload:
+def trusted_payload(key: Verifier, payload: Any, sig: Any, job: Job) -> Payload:
     """The payload, if its signature is ours and it was issued for this job; else ``UntrustedJob``."""
     try:
-        return open_envelope(key, {"payload": payload, "sig": sig}, job_id)
+        return payload_of(job, key, payload, sig)
     except Unsigned as exc:
         raise UntrustedJob(str(exc)) from None
 
@@ -41,7 +43,7 @@ def trusted_payload(key: Verifier, payload: Any, sig: Any, job_id: str | None) -
 def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[str, Any]:
     """Run one signed command and reply; returns the result kept with the job. The job class binds
     ``ctx`` and ``job`` (workers/runtime/signed_job.py); RQ passes the rest from the job's kwargs."""
-    p = trusted_payload(ctx.key, payload, sig, job.id)
+    p = trusted_payload(ctx.key, payload, sig, job)
     ctx = ctx.for_job(job.worker_name or "", job.timeout)
     started = time.monotonic()
     session = open_session(ctx, p, job)
@@ -63,8 +65,19 @@ def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[s
     if not outcome.ok:
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
         job.save_meta()  # type: ignore[no-untyped-call]
-    delivery = deliver(ctx, p, outcome, seconds, session)
-    return {**outcome.to_json(), "host": ctx.host, "seconds": round(seconds, 4), "delivery": delivery}
+    result = {**outcome.to_json(), "host": ctx.host, "seconds": round(seconds, 4)}
+    if p.reply.channel is not None:
+        answer_first(ctx, p.id, result)  # a waiting caller reads this, not the Slack post that follows
+    return {**result, "delivery": deliver(ctx, p, outcome, seconds, session)}
+
+
+def answer_first(ctx: Context, job_id: str, result: dict[str, Any]) -> None:
+    """The result where a waiter finds it before the Slack post; lost only if Redis is, and then RQ's
+    result (after the post) still answers, so it is logged, never raised."""
+    try:
+        answers.publish(ctx.conn, job_id, result)
+    except redis.RedisError as exc:
+        log.warning("job %s: could not write its answer ahead of the Slack post: %s", job_id, exc)
 
 
 def open_session(ctx: Context, p: Payload, job: Job) -> Session | None:

@@ -1,0 +1,52 @@
+"""A job's answer, written the moment its outcome exists: before its Slack post and RQ's bookkeeping.
+
+A caller that waits (a hook's or the API's `wait`, the shell) reads the job's result, not its Slack
+message, so a job that will post to Slack first appends its result here and only then posts; the
+waiter blocks on this stream and RQ's result stream together and answers from whichever comes first.
+RQ's result follows with `delivery` (what reached Slack) added; that one is kept, this one lapses.
+
+Like RQ's result, this is what a worker reports and is shown, never acted on: nothing the web does
+depends on it but the words it returns to the caller who asked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+ANSWER_TTL = 600  # seconds: enough for any waiter (waits are capped well below); RQ's result is the record
+
+
+def answer_key(job_id: str) -> str:
+    return f"dockerverse:answer:{job_id}"
+
+
+def publish(conn: redis.Redis, job_id: str, value: dict[str, Any], ended_at: float | None = None) -> None:
+    """One round trip: the answer, and its expiry."""
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.xadd(answer_key(job_id), {"value": json.dumps(value), "at": repr(ended_at or time.time())})
+        pipe.expire(answer_key(job_id), ANSWER_TTL)
+        pipe.execute()
+
+
+def latest(conn: redis.Redis, job_id: str) -> tuple[dict[str, Any], float] | None:
+    """The job's answer if it has one (for a reader that does not wait: GET /api/jobs/{id})."""
+    entries: Any = conn.xrevrange(answer_key(job_id), count=1)
+    return read_entry(dict(entries[0][1])) if entries else None
+
+
+def read_entry(fields: dict[Any, Any]) -> tuple[dict[str, Any], float] | None:
+    """(the result, when it ended) from a stream entry; None for one that is not an answer's shape."""
+
+    def field(name: str) -> str:
+        raw = fields.get(name, fields.get(name.encode(), b""))
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    try:
+        value, at = json.loads(field("value")), float(field("at"))
+    except ValueError:
+        return None
+    return (value, at) if isinstance(value, dict) else None
