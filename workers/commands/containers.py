@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from bot.core import commands as c
 from bot.core.blocks import LIVE, STATE_EMOJI
 from bot.core.errors import PolicyError
@@ -54,7 +56,7 @@ def list_containers(ctx: Context, cmd: c.ListContainers, p: Payload) -> Outcome:
         f"{len(rows)} {scope}{noun}{matching} on {code(gw.host_name)}",
         code_block(lines, more_hint=": narrow the list with a FILTER"),
         data=data,
-        blocks=tuple(list_blocks(rows, gw.host_name, page, cmd.all, cmd.filter)),
+        blocks=functools.partial(list_blocks, rows, gw.host_name, page, cmd.all, cmd.filter),
     )
 
 

@@ -8,12 +8,14 @@ by bot/core/slack_text.py here, so callers pass them as they came.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.slack_text import clip, escape
 
+# Block Kit is built only when the job replies in Slack: a hook or API caller reads JSON, the shell text.
+Blocks = tuple[dict[str, Any], ...] | Callable[[], Sequence[dict[str, Any]]]
 SECTION_LIMIT = 3000
 # Room for the ``` fences and a cut note inside one section.
 BLOCK_BODY_LIMIT = SECTION_LIMIT - 120
@@ -31,8 +33,12 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
     status: int = 200  # for the HTTP API: what kind of failure (404 unknown, 409 refused by Docker, ...)
     confirm: bool | str = False  # True: a person must confirm first; then the token of the Confirm button
-    blocks: tuple[dict[str, Any], ...] = ()  # Block Kit for Slack (a list with buttons); text stays for others
+    blocks: Blocks = ()  # Block Kit for Slack (a list with buttons), or what builds it; text stays for others
     attachment: tuple[str, str] | None = None  # (file name, content) too long for messages: a file in the thread
+
+    def slack_blocks(self) -> list[dict[str, Any]]:
+        """The Block Kit body, built now (only a Slack reply asks)."""
+        return list(self.blocks() if callable(self.blocks) else self.blocks)
 
     def to_json(self) -> dict[str, Any]:
         return {

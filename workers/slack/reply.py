@@ -39,8 +39,9 @@ SlackErrors = (SlackApiError, SlackClientError, OSError)
 
 def result_blocks(header: str, outcome: Outcome, context: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": cut(header)}}]
-    if outcome.blocks:
-        blocks += list(outcome.blocks)[:46]  # 50 blocks a message, with header and context around them
+    body = outcome.slack_blocks()
+    if body:
+        blocks += body[:46]  # 50 blocks a message, with header and context around them
     elif outcome.text:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(outcome.text, SECTION_LIMIT)}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(context, 2000)}]})
