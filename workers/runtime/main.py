@@ -56,6 +56,9 @@ class DockerverseWorker(SimpleWorker):
 
     # Back at work within 5 s of Redis returning (RQ's default backs off to a minute).
     max_connection_wait_time = 5.0
+    # Two log lines a job (taken, OK or failed), not four: the description repeats the signed payload, and
+    # "result is kept for ..." the same figure every time; each line costs a masking pass.
+    log_result_lifespan = False
     _last_beat = 0.0
     _last_reap = 0.0
     _last_suspension_check = 0.0
@@ -64,7 +67,7 @@ class DockerverseWorker(SimpleWorker):
         self.context = context
         self.host_watch = host_watch  # the host's beat, and telling of other hosts' outages
         self.on_failure = functools.partial(on_failure, context)
-        super().__init__(queues, exception_handlers=[self.on_failure], **kwargs)
+        super().__init__(queues, exception_handlers=[self.on_failure], log_job_description=False, **kwargs)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
