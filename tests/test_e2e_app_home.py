@@ -9,6 +9,7 @@ slack_sdk's View model.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -131,7 +132,11 @@ def test_home_shows_hosts_and_what_needs_attention_with_each_persons_buttons(
 
     operator = published_home(stack, slack, "U0OPS")
     shown = "\n".join(sections(operator))
-    assert "*local*  ⚫ 1 exited · 🔁 1 restarting · 🟢 2 running" in shown, shown
+    # The home counts every container on the daemon: other test sessions may have some running meanwhile.
+    tally = re.search(r"\*local\*  ⚫ (\d+) exited · 🔁 (\d+) restarting · 🟢 (\d+) running", shown)
+    assert tally, shown
+    exited, restarting, running = (int(n) for n in tally.groups())
+    assert exited >= 1 and restarting >= 1 and running >= 2, shown
     text, ids = row(operator, f"dvh-crashed-{tag}")
     assert "exited with code 3" in text
     assert ids == ["dockerverse_btn_logs", "dockerverse_btn_start", "dockerverse_btn_remove"]
