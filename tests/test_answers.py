@@ -59,5 +59,3 @@ def test_a_malformed_answer_is_ignored(redis_url: str) -> None:
     assert state is not None and state["status"] == "started" and state["result"] is None
     assert answers.read_entry({b"value": b"[1, 2]", b"at": b"1.0"}) is None
     assert answers.read_entry({b"value": b'{"ok": true}', b"at": b"1.5"}) == ({"ok": True}, 1.5)
-
-

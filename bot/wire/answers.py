@@ -1,9 +1,11 @@
 """A job's answer, written the moment its outcome exists: before its Slack post and RQ's bookkeeping.
 
-A caller that waits (a hook's or the API's `wait`, the shell) reads the job's result, not its Slack
-message, so a job that will post to Slack first appends its result here and only then posts; the
-waiter blocks on this stream and RQ's result stream together and answers from whichever comes first.
-RQ's result follows with `delivery` (what reached Slack) added; that one is kept, this one lapses.
+A caller that waits (a hook's or the API's `wait`, the shell, the App Home's fleet view) reads the job's
+result, not its Slack message, so a job from such a source appends its result here the moment it has it,
+then posts to Slack (if it replies there) and leaves RQ to record it; the waiter blocks on this stream
+and RQ's result stream together and answers from whichever comes first. RQ's result follows with
+`delivery` (what reached Slack) added; that one is kept, this one lapses. A slash command's job has
+nobody waiting on it, so it writes none.
 
 Like RQ's result, this is what a worker reports and is shown, never acted on: nothing the web does
 depends on it but the words it returns to the caller who asked.
@@ -17,7 +19,10 @@ from typing import Any
 
 import redis
 
-ANSWER_TTL = 600  # seconds: enough for any waiter (waits are capped well below); RQ's result is the record
+# Seconds: past any wait (hooks wait at most 60 s) and any Slack post with its retries, when RQ's result
+# holds the same; short, because each is a copy of a result that may be large.
+ANSWER_TTL = 120
+WAITED_SOURCES = frozenset({"hook", "api", "shell", "home"})  # whose callers may wait on a job's result
 
 
 def answer_key(job_id: str) -> str:

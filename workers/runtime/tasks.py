@@ -66,8 +66,8 @@ def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[s
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
         job.save_meta()  # type: ignore[no-untyped-call]
     result = {**outcome.to_json(), "host": ctx.host, "seconds": round(seconds, 4)}
-    if p.reply.channel is not None:
-        answer_first(ctx, p.id, result)  # a waiting caller reads this, not the Slack post that follows
+    if p.actor.source in answers.WAITED_SOURCES:
+        answer_first(ctx, p.id, result)  # what a waiting caller reads, ahead of a Slack post and RQ's records
     return {**result, "delivery": deliver(ctx, p, outcome, seconds, session)}
 
 
