@@ -38,32 +38,39 @@ STREAM_MAX = 2_000
 STREAM_TTL = 600  # seconds the stream outlives its follow, for a reconnect to pick up
 FLUSH_SECONDS = 0.05  # the longest a line waits to be written: what has come by then goes at once
 ENTRY_CHARS = 16_384  # characters of lines per stream entry; a batch is written as a few when longer
+BACKLOG_CHARS = 4_000_000  # pending past this, the read waits for a write: Redis slower than Docker
 SLACK_EVERY = 1.0  # seconds between posts or edits in a thread: about Slack's pace for one channel
 SLACK_MESSAGE = 3500  # characters of lines per thread message, inside Slack's limits
 GRACE = 2.0  # seconds before the reader's key is first checked (the web sets it right after enqueueing)
 
 
 class Batcher:
+    """Lines the read loop adds, written by the watcher thread (``flush``): reading Docker never waits on
+    Redis, and whatever came while a write was on its way goes in the next."""
+
     def __init__(self, conn: redis.Redis, key: str) -> None:
         self.conn, self.key = conn, key
         self.pending: list[tuple[str, str]] = []
         self.size = 0  # characters of lines pending
-        self.lock = threading.Lock()  # the read loop and the watcher flush: one at a time, in order
+        self.lock = threading.Lock()  # guards pending
+        self.writing = threading.Lock()  # one write at a time, so entries keep the lines' order
+        self.wake = threading.Event()  # a full entry waits: the watcher writes it now
         self.sent = 0
-        self.last = time.monotonic()
 
     def add(self, lines: list[tuple[str, str]]) -> None:
         with self.lock:
             self.pending += lines
             self.size += sum(len(line) for _, line in lines)
-            due = self.size >= ENTRY_CHARS or time.monotonic() - self.last >= FLUSH_SECONDS
-        if due:
+            size = self.size
+        if size >= ENTRY_CHARS:
+            self.wake.set()
+        if size >= BACKLOG_CHARS:
             self.flush()
 
     def flush(self, end: str | None = None) -> None:
-        with self.lock:
-            batch, self.pending, self.size = self.pending, [], 0
-            self.last = time.monotonic()
+        with self.writing:
+            with self.lock:
+                batch, self.pending, self.size = self.pending, [], 0
             if not batch and end is None:
                 return
             with self.conn.pipeline(transaction=False) as pipe:
@@ -97,6 +104,7 @@ class RedisSink:
     def __init__(self, conn: redis.Redis, key: str, name: str, seal_key: Verifier) -> None:
         self.conn, self.key, self.seal_key = conn, key, seal_key
         self.out = Batcher(conn, key)
+        self.wake = self.out.wake
         conn.xadd(key, {"start": name}, maxlen=STREAM_MAX, approximate=True)  # the reader may begin
 
     def add(self, lines: list[tuple[str, str]]) -> None:
@@ -121,6 +129,7 @@ class SlackSink:
     ) -> None:
         self.conn, self.key, self.session, self.seal_key = conn, key, session, seal_key
         self.pending: list[str] = []
+        self.wake = threading.Event()  # never set: the thread is written once a second, whatever waits
         self.current: tuple[str, list[str]] | None = None  # the thread message being filled, and its lines
         self.last = 0.0
         self.sent = 0
@@ -210,25 +219,31 @@ def _follow(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
     started = time.monotonic()
 
     def watch() -> None:
-        """Flush what waits, and stop the read when the reader left or time is up."""
+        """Write what waits, and stop the read when the reader left or time is up."""
         checked = started
-        while not done.wait(FLUSH_SECONDS):
-            out.flush()
-            now = time.monotonic()
-            if ctx.stopping.is_set():  # SIGTERM: the warm shutdown must not wait an hour for this
-                ended[0] = "the worker is shutting down (reconnect to resume)"
-            elif now - started >= limit:
-                ended[0] = f"its time limit ({format_duration(limit)}) was reached"
-            elif now - started >= GRACE and now - checked >= 1.0:
-                checked = now
-                gone = out.gone()
-                if gone is None:
+        try:
+            while not done.is_set():
+                out.wake.wait(FLUSH_SECONDS)
+                out.wake.clear()
+                out.flush()
+                now = time.monotonic()
+                if ctx.stopping.is_set():  # SIGTERM: the warm shutdown must not wait an hour for this
+                    ended[0] = "the worker is shutting down (reconnect to resume)"
+                elif now - started >= limit:
+                    ended[0] = f"its time limit ({format_duration(limit)}) was reached"
+                elif now - started >= GRACE and now - checked >= 1.0:
+                    checked = now
+                    gone = out.gone()
+                    if gone is None:
+                        continue
+                    ended[0] = gone
+                else:
                     continue
-                ended[0] = gone
-            else:
-                continue
+                close()
+                return
+        except redis.RedisError:  # the read must not go on unwritten; the last flush then fails the job
+            ended[0] = "Redis went away (reconnect to resume)"
             close()
-            return
 
     watcher = threading.Thread(target=watch, name=f"follow-{p.id[:8]}", daemon=True)
     watcher.start()
@@ -250,6 +265,7 @@ def _follow(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
                 out.add(lines)
     finally:
         done.set()
+        out.wake.set()
         watcher.join()
         out.flush(end=ended[0])
     took = format_duration(time.monotonic() - started)
