@@ -37,7 +37,7 @@ class StreamCalls(ContainerCalls):
 
         Read as docker-py's `logs(stream=True)` reads it, but a chunk is all Docker had sent by then,
         not one frame (one line) each: docker-py's two reads a frame let a chatty container's lines
-        reach us at about half the rate `docker logs -f` reads them (bench/sse.py)."""
+        reach us at about a third of the rate `docker logs -f` reads them (bench/sse.py)."""
         row = self.container(target)
         api = self.client.api
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": 1, "timestamps": 1, "tail": tail}
@@ -51,7 +51,7 @@ class StreamCalls(ContainerCalls):
                 response.raise_for_status()
             except requests.exceptions.HTTPError as exc:
                 raise docker.errors.create_api_error_from_http_exception(exc) from None
-        chunks = iter(lambda: response.raw.read1(READ_SIZE), b"")
+        chunks = body(response)
         stream = CancellableStream(chunks if tty else demux(chunks), response)  # its close unblocks a read
         return row, iter(stream), stream.close
 
@@ -74,6 +74,50 @@ class StreamCalls(ContainerCalls):
                 ) from None
 
         return read(), stream.close
+
+
+def body(response: requests.Response) -> Iterator[bytes]:
+    """A streamed response's body as it comes, up to READ_SIZE a read.
+
+    Docker flushes each log frame as its own HTTP chunk and http.client hands back one chunk a read,
+    which at tens of thousands of lines a second was most of the worker's CPU. So when the body is
+    chunked, the chunking is undone here over the buffered socket reader http.client reads from (the
+    same internals docker-py's own CancellableStream.close reaches into); else http.client reads it."""
+    inner = getattr(response.raw, "_fp", None)  # urllib3's http.client.HTTPResponse
+    buffered = getattr(inner, "fp", None)
+    if getattr(inner, "chunked", False) and getattr(inner, "chunk_left", 0) is None and hasattr(buffered, "read1"):
+        return dechunk(iter(lambda: buffered.read1(READ_SIZE), b""))  # type: ignore[union-attr]
+    return iter(lambda: response.raw.read1(READ_SIZE), b"")
+
+
+def dechunk(reads: Iterator[bytes]) -> Iterator[bytes]:
+    """HTTP/1.1 chunked transfer coding undone: the data of each read's chunks (or parts of one) as one."""
+    buf, left, skip = b"", 0, 0  # data bytes of the current chunk still to come; CRLF bytes after it
+    for read in reads:
+        buf += read
+        out: list[bytes] = []
+        pos, end = 0, len(buf)
+        while pos < end:
+            if skip:
+                step = min(skip, end - pos)
+                pos, skip = pos + step, skip - step
+            elif left:
+                step = min(left, end - pos)
+                out.append(buf[pos : pos + step])
+                pos, left = pos + step, left - step
+                skip = 0 if left else 2
+            else:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    break
+                left = int(buf[pos:eol].split(b";", 1)[0], 16)
+                pos = eol + 2
+                if not left:  # the last chunk: the body is over (trailers, if any, are not ours)
+                    yield b"".join(out)
+                    return
+        buf = buf[pos:]
+        if out:
+            yield b"".join(out)
 
 
 def demux(chunks: Iterator[bytes]) -> Iterator[bytes]:
