@@ -14,6 +14,7 @@ import docker
 import httpx
 import pytest
 
+from bot.core.units import parse_docker_time
 from tests.support.services import SESSION, TEST_LABEL, free_port
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
 from tests.support.stack_factory import StackFactory, StackOptions
@@ -193,6 +194,36 @@ def test_sse_follows_stops_when_the_client_leaves_and_resumes(
     ) as resp:
         resumed = read_events(resp, 5)
     assert [e["data"] for e in resumed] == [f"line{n}" for n in range(numbers[-1] + 1, numbers[-1] + 6)]
+
+
+BURST = (  # 3,000 lines as fast as the shell writes them, one of them with a secret, then quiet
+    'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); if [ $i -eq 1000 ]; then echo "line$i API_TOKEN=hunter22"; '
+    "else echo line$i; fi; done; sleep 300"
+)
+
+
+def test_sse_relays_a_burst_whole_in_order_masked_and_resumes_inside_a_batch(
+    api: httpx.Client, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """A burst the worker writes in batches arrives one event a line, each once and in order with its own Docker
+    timestamp as id, a secret masked; Last-Event-ID from the middle of a batch resumes exactly after it."""
+    made = create(api, test_image, command=["sh", "-c", BURST])
+    deadline = time.monotonic() + 30
+    while b"line3000" not in docker_cleanup.api.logs(made["id"], tail=1) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    expected = [f"line{n}" for n in range(1, 3001)]
+    expected[999] = "line1000 API_TOKEN=••••"
+    sse = {"Accept": "text/event-stream"}
+    with api.stream("GET", f"/api/containers/{made['name']}/logs?tail=3000", headers=sse) as resp:
+        events = read_events(resp, 3000)
+    assert [e["data"] for e in events] == expected
+    ids = [e["id"] for e in events]
+    stamps = [parse_docker_time(i) for i in ids]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "one distinct, rising timestamp a line"
+
+    with api.stream("GET", f"/api/containers/{made['name']}/logs", headers={**sse, "Last-Event-ID": ids[1499]}) as resp:
+        resumed = read_events(resp, 1500)
+    assert [e["data"] for e in resumed] == expected[1500:] and [e["id"] for e in resumed] == ids[1500:]
 
 
 def test_sse_ends_when_the_container_stops(api: httpx.Client, test_image: str) -> None:

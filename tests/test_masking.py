@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bot.core import commands as c
 from bot.core.errors import CommandError, DockerverseError
 from bot.core.grammar import parse, shown
-from bot.core.masking import MASK, mask_argv, mask_command, mask_env, mask_text, secret_flag
+from bot.core.masking import MASK, mask_argv, mask_command, mask_env, mask_lines, mask_text, secret_flag
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAs3cr3t\n-----END RSA PRIVATE KEY-----"
 
@@ -171,3 +171,36 @@ def test_token_shapes_are_masked_wherever_they_appear(prefix: str, body: str) ->
     token = prefix + body
     for out in (mask_text(f"echo {token}."), mask_env(f"SOMETHING={token}"), " ".join(mask_argv(["app", token]))):
         assert body not in out and prefix + MASK in out
+
+
+LOG_LINE = st.one_of(
+    st.text(st.characters(codec="ascii", exclude_characters="\n"), max_size=40),
+    st.sampled_from(
+        [
+            "connecting to redis://:hunter22@cache:6379/0",
+            "API_TOKEN=abc123 mode=demo",
+            "started with --requirepass s3cret --port 6379",
+            "mysql -ppassw0rd -h db",
+            "-----BEGIN RSA PRIVATE KEY-----MIIEow",
+            "-----END RSA PRIVATE KEY-----",
+            "key AKIAABCDEFGHIJKLMNOP used",
+            "GET /?token=abc&page=2",
+            "plain line 12 padding-to-look-like-a-log-line",
+            "",
+        ]
+    ),
+)
+
+
+@given(st.lists(LOG_LINE, max_size=12))
+def test_a_batch_of_log_lines_is_masked_as_each_line_alone(lines: list[str]) -> None:
+    """mask_lines (one pass over a follow's batch) gives exactly what mask_text gives each line alone."""
+    assert mask_lines(lines) == [mask_text(line) for line in lines]
+
+
+def test_secrets_inside_a_batch_of_log_lines_are_masked() -> None:
+    """A secret on one line of a batch is masked there and the lines around it stay as they were."""
+    lines = ["booting", "DB_PASSWORD=hunter22", "redis://:pw1234@cache:6379", "-----BEGIN PRIVATE KEY-----abc", "ready"]
+    out = mask_lines(lines)
+    assert out[0] == "booting" and out[-1] == "ready" and len(out) == len(lines)
+    assert "hunter22" not in "\n".join(out) and "pw1234" not in out[2] and "abc" not in out[3]

@@ -7,12 +7,14 @@ import uuid
 
 import redis
 
+from bot.core.masking import mask_text
 from bot.core.policy import Policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher
 from bot.dispatch.results import STOPPED
 from bot.wire.follow_control import follow_key
-from bot.wire.job_state import End, Line, result_stream
+from bot.wire.job_state import End, Line, line_batch, result_stream
+from workers.commands.follow import Batcher
 
 KEY = "results-test-key-" + "k" * 16
 
@@ -77,3 +79,49 @@ def test_a_job_that_ended_mid_stream_without_its_end_marker_is_said_to_have_stop
     items, _ = read_all(redis_url, job_id, conn)
 
     assert items == [Line("2026-01-01T00:00:01Z", "last words"), End(STOPPED)]
+
+
+def test_batched_entries_read_back_line_by_line_beside_old_one_line_entries(redis_url: str) -> None:
+    """A batch entry (many lines, their stamps beside them) reads back as one Line each, in order with its own
+    stamp, and the one-line entries an older worker wrote read as before, in the same stream."""
+    conn = redis.Redis.from_url(redis_url)
+    job_id = uuid.uuid4().hex
+    stream = follow_key(job_id)
+    conn.xadd(stream, {"start": "web"})
+    conn.xadd(stream, {"ts": "2026-01-01T00:00:01.000000001Z", "line": "old worker"})
+    conn.xadd(stream, line_batch(["2026-01-01T00:00:02.000000001Z", "2026-01-01T00:00:02.000000002Z"], ["a", ""]))
+    conn.xadd(stream, line_batch(["2026-01-01T00:00:03.000000001Z"], ["b\rc"]))
+    conn.xadd(stream, {"end": "the container stopped"})
+
+    items, held = read_all(redis_url, job_id, conn)
+
+    assert items == [
+        Line("2026-01-01T00:00:01.000000001Z", "old worker"),
+        Line("2026-01-01T00:00:02.000000001Z", "a"),
+        Line("2026-01-01T00:00:02.000000002Z", ""),
+        Line("2026-01-01T00:00:03.000000001Z", "b\rc"),
+        End("the container stopped"),
+    ]
+    assert held == [1] * 5
+
+
+def test_what_the_worker_batches_reads_back_whole_in_order_and_masked(redis_url: str) -> None:
+    """Thousands of lines through the worker's Batcher become a few entries and read back exactly, each once,
+    in order, with its stamp; a secret on one line is masked there and nowhere else changes."""
+    conn = redis.Redis.from_url(redis_url)
+    job_id = uuid.uuid4().hex
+    out = Batcher(conn, follow_key(job_id))
+    sent = [(f"2026-01-01T00:00:00.{n:09d}Z", f"line {n} padding-to-look-like-a-log-line") for n in range(5000)]
+    sent[1234] = (sent[1234][0], "connecting with DB_PASSWORD=hunter22 to redis://:pw1234@cache:6379")
+    for start in range(0, len(sent), 7):  # as Docker's chunks come: a few lines at a time
+        out.add(sent[start : start + 7])
+    out.flush(end="the container stopped")
+
+    items, _ = read_all(redis_url, job_id, conn)
+
+    assert conn.xlen(follow_key(job_id)) < 100  # batches, not an entry a line
+    assert items[-1] == End("the container stopped") and out.sent == len(sent)
+    assert [(i.stamp, i.text) for i in items[:-1] if isinstance(i, Line)] == [
+        (stamp, mask_text(text)) for stamp, text in sent
+    ]
+    assert items[1234] == Line(sent[1234][0], "connecting with DB_PASSWORD=•••• to redis://:••••@cache:6379")

@@ -31,7 +31,7 @@ from bot.wire.signing import Signer
 
 T = TypeVar("T")
 
-LINES_AT_ONCE = 1000  # follow lines taken per read
+ENTRIES_AT_ONCE = 100  # follow stream entries taken per read: each a batch of up to hundreds of lines
 LINES_BLOCK_MS = 1000  # a follow's read waits at most this long, so the keep-alive is renewed in time
 HOLD_EVERY = ALIVE_TTL / 3  # seconds between renewals of a follow's keep-alive
 SILENCE_CHECK = 10.0  # seconds without lines before asking whether the follow job still runs
@@ -109,9 +109,16 @@ class Waiter:
             await self.client.delete(follow_key(job_id) + ":alive")
 
     async def lines(self, job_id: str) -> AsyncIterator[Line | End]:
-        """The follow's lines as they come, holding it alive, until its end marker. A job that ended
-        without one ends them too: quietly if it never began (its result says why, e.g. no such
-        container), else saying it stopped; so does one whose job is gone after a silence."""
+        """The follow's lines one by one (see ``batches``)."""
+        async for batch in self.batches(job_id):
+            for item in batch:
+                yield item
+
+    async def batches(self, job_id: str) -> AsyncIterator[list[Line | End]]:
+        """The follow's lines as they come, all that one read found at a time (so a relay sends them at
+        once), holding it alive, until its end marker. A job that ended without one ends them too:
+        quietly if it never began (its result says why, e.g. no such container), else saying it
+        stopped; so does one whose job is gone after a silence."""
         key, results = follow_key(job_id), result_stream(job_id)
         last, held, heard = "0-0", time.monotonic(), time.monotonic()
         while True:
@@ -120,26 +127,29 @@ class Waiter:
                     await self.hold(job_id)
                     held = time.monotonic()
                 streams: dict[Any, Any] = {key: last, results: "0-0"}
-                found = _by_stream(await self.client.xread(streams, count=LINES_AT_ONCE, block=LINES_BLOCK_MS))
+                found = _by_stream(await self.client.xread(streams, count=ENTRIES_AT_ONCE, block=LINES_BLOCK_MS))
                 if not found and time.monotonic() - heard > SILENCE_CHECK:
                     heard = time.monotonic()
                     status = await self.client.hget(Job.key_for(job_id), "status")
                     if as_str(status or b"gone") not in ("started", "queued"):
-                        yield End(STOPPED)
+                        yield [End(STOPPED)]
                         return
             except redis.RedisError:
-                yield End(REDIS_GONE)
+                yield [End(REDIS_GONE)]
                 return
             entries = follow_entries({key: found[key]} if key in found else None)
+            batch: list[Line | End] = []
             for entry_id, item in entries:
                 last, heard = entry_id, time.monotonic()
-                if item is not None:
-                    yield item
                 if isinstance(item, End):
+                    yield [*batch, item]
                     return
-            if results in found and len(entries) < LINES_AT_ONCE:  # every line read, and no end marker
+                batch += item or ()
+            if batch:
+                yield batch
+            if results in found and len(entries) < ENTRIES_AT_ONCE:  # every line read, and no end marker
                 if last != "0-0":
-                    yield End(STOPPED)
+                    yield [End(STOPPED)]
                 return
 
     async def relay(self, job_id: str, each: Callable[[Line | End], None]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -26,9 +26,9 @@ from bot.core.policy import Actor, Policy
 from bot.core.settings import Settings
 from bot.dispatch.dispatcher import Dispatcher, Submitted
 from bot.dispatch.results import Waiter
+from bot.web import log_events
 from bot.web.on_host import host_words
 from bot.wire import shapes
-from bot.wire.job_state import Line
 from bot.wire.payload import ReplyTo
 from bot.wire.queues import FINAL
 from bot.wire.shapes import ContainerCreate, Error
@@ -229,13 +229,10 @@ class Api:
             raise ApiError(exc.status, plain(exc.message)) from None
         return EventSourceResponse(self.events(job_id), ping=15, headers={"X-Dockerverse-Job": job_id})
 
-    async def events(self, job_id: str) -> AsyncIterator[ServerSentEvent]:
+    async def events(self, job_id: str) -> AsyncIterator[bytes]:
         try:
-            async for item in self.waiter.lines(job_id):
-                if isinstance(item, Line):
-                    yield ServerSentEvent(data=item.text, id=item.stamp)
-                else:
-                    yield ServerSentEvent(data=item.reason, event="end")
+            async for batch in self.waiter.batches(job_id):
+                yield log_events.encode(batch)  # one event a line, all of a read in one send
         finally:  # the client left (or the follow ended): the worker stops reading within a second
             await self.waiter.release(job_id)
 

@@ -58,19 +58,31 @@ class End:
     reason: str
 
 
-def follow_entries(found: Any) -> list[tuple[str, Line | End | None]]:
-    """A follow stream's XREAD answer as (entry id, item) pairs; None for markers a reader skips."""
+def line_batch(stamps: list[str], lines: list[str]) -> dict[str, str]:
+    """One follow stream entry holding many lines (newline-joined, with their Docker timestamps beside
+    them): a chatty container costs one entry per batch, for the worker writing and the web reading.
+    Lines never hold a newline (the follow splits on it), so the join is exact."""
+    return {"stamps": "\n".join(stamps), "lines": "\n".join(lines)}
+
+
+def follow_entries(found: Any) -> list[tuple[str, list[Line] | End | None]]:
+    """A follow stream's XREAD answer as (entry id, its lines or end) pairs; None for markers a reader
+    skips. Reads both a batch (`line_batch`) and the one-line entries {ts, line} older workers wrote."""
     if not found:
         return []
     entries = next(iter(found.values())) if isinstance(found, dict) else found[0][1]
-    out: list[tuple[str, Line | End | None]] = []
+    out: list[tuple[str, list[Line] | End | None]] = []
     for entry_id, raw in entries:
         fields = {as_str(k): as_str(v) for k, v in raw.items()}
-        item: Line | End | None = None
+        item: list[Line] | End | None = None
         if "end" in fields:
             item = End(fields["end"])
+        elif "lines" in fields:
+            texts, stamps = fields["lines"].split("\n"), fields.get("stamps", "").split("\n")
+            stamps += [""] * (len(texts) - len(stamps))  # never drop a line for want of its stamp
+            item = [Line(stamp, text) for stamp, text in zip(stamps, texts, strict=False)]
         elif "line" in fields:
-            item = Line(fields.get("ts", ""), fields["line"])
+            item = [Line(fields.get("ts", ""), fields["line"])]
         out.append((as_str(entry_id), item))
     return out
 
