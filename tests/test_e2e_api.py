@@ -67,7 +67,12 @@ def test_create_applies_labels_and_limits_and_returns_first_logs(
     api: httpx.Client, test_image: str, docker_cleanup: docker.DockerClient
 ) -> None:
     """POST /api/containers makes a labelled, limited container (as chat does) and returns its first lines."""
-    made = create(api, test_image, env={"GREETING": "hi"}, command=["sh", "-c", "echo $GREETING; sleep 300"])
+    made = create(
+        api,
+        test_image,
+        env={"GREETING": "hi"},
+        command=["sh", "-c", "echo API_TOKEN=hunter2; echo $GREETING; sleep 300"],
+    )
     assert set(made) >= {"id", "name", "status", "logs"} and made["status"] == "running"
     container = docker_cleanup.containers.get(made["id"])
     assert container.labels["dockerverse.creator"] == "token:default"
@@ -77,6 +82,9 @@ def test_create_applies_labels_and_limits_and_returns_first_logs(
     while "hi" not in api.get(f"/api/containers/{made['name']}/logs").text and time.monotonic() < deadline:
         time.sleep(0.1)
     assert api.get(f"/api/containers/{made['name']}/logs?tail=1").text == "hi\n"
+    # A container's output is masked as a follow's is: in the tail and in the first lines `run` returns.
+    assert api.get(f"/api/containers/{made['name']}/logs?tail=2").text == "API_TOKEN=••••\nhi\n"
+    assert "hunter2" not in json.dumps(made)
 
 
 def test_lifecycle_and_delete_by_name_and_prefix(

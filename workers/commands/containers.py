@@ -7,6 +7,7 @@ import functools
 from bot.core import commands as c
 from bot.core.blocks import LIVE, STATE_EMOJI
 from bot.core.errors import PolicyError
+from bot.core.masking import mask_lines
 from bot.core.policy import SLACK_SOURCES
 from bot.core.slack_text import code, escape
 from bot.core.units import format_size
@@ -76,7 +77,8 @@ def run(ctx: Context, cmd: c.Run, p: Payload) -> Outcome:
     row = gw.run(cmd, labels)
     ports = f", ports {escape(', '.join(row.ports))}" if row.ports else ""
     limits = f"memory {format_size(cmd.memory or 0)}, cpus {cmd.cpus:g}, pids {cmd.pids}"
-    _, first_lines = gw.logs(row.id, tail=RUN_LOG_LINES, since=None)  # what it printed so far, for the API
+    _, printed = gw.logs(row.id, tail=RUN_LOG_LINES, since=None)  # what it printed so far, for the API
+    first_lines = mask_lines(printed)
     return Outcome(
         True,
         f"Started {code(row.name)} ({row.id[:12]}) from {code(cmd.image)} on {code(gw.host_name)}",

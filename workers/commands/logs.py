@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core import commands as c
+from bot.core.masking import mask_lines
 from bot.core.slack_text import code
 from bot.core.units import format_duration
 from bot.wire.payload import Payload
@@ -18,6 +19,7 @@ def logs(ctx: Context, cmd: c.Logs, p: Payload) -> Outcome:
     gw = ctx.gateway
     row, lines = gw.logs(cmd.target, cmd.tail, cmd.since)
     readable(row.managed, row.name, p)
+    lines = mask_lines(lines)  # as a follow's are; before --grep, so a grep cannot probe for a secret
     if cmd.grep:
         lines = [line for line in lines if cmd.grep in line]
     since = f" from the last {format_duration(cmd.since)}" if cmd.since is not None else ""
