@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import sys
 
-from bench import acks, dashboard, fleet, head_of_line, hooks, lanes, pipeline, sse, suite, throughput
+from bench import acks, dashboard, fleet, head_of_line, hook_throughput, hooks, lanes, pipeline, sse, suite, throughput
 
 if __name__ == "__main__":
-    for module in (suite, acks, throughput, pipeline, hooks, sse, head_of_line, lanes, fleet, dashboard):
+    for module in (
+        suite,
+        acks,
+        throughput,
+        hook_throughput,
+        pipeline,
+        hooks,
+        sse,
+        head_of_line,
+        lanes,
+        fleet,
+        dashboard,
+    ):
         sys.argv = [module.__name__]
         module.main()
         print()

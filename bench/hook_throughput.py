@@ -82,7 +82,11 @@ def main() -> None:
             try:
                 web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
                 workers = [c for p in stack.procs if "worker" in list(p.args) for c in children(p.pid)]  # type: ignore[arg-type]
-                watched = {"client and fake Slack (this process)": [os.getpid()], "web": [web], "workers (all lanes)": workers}
+                watched = {
+                    "client and fake Slack (this process)": [os.getpid()],
+                    "web": [web],
+                    "workers (all lanes)": workers,
+                }
                 before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in watched.items()}
                 started = asyncio.run(send_all(f"{stack.web_url}/hooks/ci-github", args.commands, args.senders))
                 sent_by = time.monotonic()
