@@ -18,16 +18,15 @@ import json
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import docker
 import httpx
 
 from bench import UNLIMITED
-from bench.hooks import cpu_seconds
+from bench.hooks import cpu_seconds, github_delivery
 from bench.soak import JOB
-from bot.core.hook_signatures import github_key, github_signature
+from bot.core.hook_signatures import github_key
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL, build_test_image, ensure_dockerd, start_redis
 from tests.support.stack import CI_SECRET, Stack
@@ -53,12 +52,7 @@ async def send_all(url: str, total: int, senders: int) -> float:
             while left:
                 left.pop()
                 raw = json.dumps({"command": "list", "channel": CHANNEL}).encode()
-                headers = {
-                    "X-Hub-Signature-256": github_signature(key, raw),
-                    "X-GitHub-Delivery": str(uuid.uuid4()),
-                    "Content-Type": "application/json",
-                }
-                r = await http.post(url, content=raw, headers=headers)
+                r = await http.post(url, content=raw, headers=github_delivery(key, raw))
                 assert r.status_code == 202, r.text
 
         await asyncio.gather(*(sender() for _ in range(senders)))

@@ -88,6 +88,15 @@ def start_webhook(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("webhook did not start")
 
 
+def github_delivery(key: bytes, raw: bytes) -> dict[str, str]:
+    """Headers of a GitHub-signed hook request with a fresh delivery id (each runs once)."""
+    return {
+        "X-Hub-Signature-256": github_signature(key, raw),
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+
+
 def quick_worker_pid(stack: Stack) -> int:
     """The quick-lane worker process: the supervisor's child that takes `list` (the first it starts)."""
     supervisor = next(p.pid for p in stack.procs if "worker" in list(p.args))  # type: ignore[arg-type]
@@ -125,11 +134,7 @@ def main() -> None:
                     r = http.post(
                         f"{stack.web_url}/hooks/{hook}",
                         content=raw,
-                        headers={
-                            "X-Hub-Signature-256": github_signature(key, raw),
-                            "X-GitHub-Delivery": str(uuid.uuid4()),
-                            "Content-Type": "application/json",
-                        },
+                        headers=github_delivery(key, raw),
                     )
                     assert r.status_code == 200 and r.json()["status"] == "finished", r.text
 

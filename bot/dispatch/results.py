@@ -23,7 +23,6 @@ from rq.serializers import JSONSerializer
 from bot.core.errors import QueueUnavailable
 from bot.dispatch.outage import STATE_UNKNOWN
 from bot.wire import answers, redis_url
-from bot.wire.answers import answer_key
 from bot.wire.follow_control import ALIVE_TTL, alive_record, follow_key
 from bot.wire.job_state import End, Line, as_str, describe, follow_entries, result_stream
 from bot.wire.queues import FINAL
@@ -54,10 +53,12 @@ class Waiter:
 
     async def state(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """The job's state once it has a result (done or failed), or as it is at the timeout."""
-        # RQ's result, or the worker's early answer (bot/wire/answers.py) when it has a Slack post to make first.
-        streams: dict[Any, Any] = {result_stream(job_id): "0-0", answer_key(job_id): "0-0"}
+        # RQ's result, or the worker's early answer (bot/wire/answers.py), written ahead of a Slack post.
+        rq_key, answer_key = result_stream(job_id), answers.answer_key(job_id)
         try:
-            found = _by_stream(await self.client.xread(streams, block=max(1, int(timeout * 1000))))
+            found = _by_stream(
+                await self.client.xread({rq_key: "0-0", answer_key: "0-0"}, block=max(1, int(timeout * 1000)))
+            )
             raw = await self.client.hgetall(Job.key_for(job_id))
         except redis.RedisError:
             raise QueueUnavailable(STATE_UNKNOWN) from None
@@ -67,13 +68,13 @@ class Waiter:
         job = Job(job_id, connection=self.sync, serializer=JSONSerializer)
         job.restore(raw)
         result, answer = None, None
-        if result_stream(job_id) in found:
-            result_id, fields = found[result_stream(job_id)][-1]
+        if rq_key in found:
+            result_id, fields = found[rq_key][-1]
             result = Result.restore(
                 job_id, as_str(result_id), dict(fields), connection=self.sync, serializer=JSONSerializer
             )
-        elif answer_key(job_id) in found:
-            answer = answers.read_entry(dict(found[answer_key(job_id)][-1][1]))
+        elif answer_key in found:
+            answer = answers.read_entry(dict(found[answer_key][-1][1]))
         return describe(job, result, answer)
 
     async def settled(

@@ -19,6 +19,8 @@ from typing import Any
 
 import redis
 
+from bot.wire.job_state import as_str
+
 # Seconds: past any wait (hooks wait at most 60 s) and any Slack post with its retries, when RQ's result
 # holds the same; short, because each is a copy of a result that may be large.
 ANSWER_TTL = 120
@@ -45,13 +47,9 @@ def latest(conn: redis.Redis, job_id: str) -> tuple[dict[str, Any], float] | Non
 
 def read_entry(fields: dict[Any, Any]) -> tuple[dict[str, Any], float] | None:
     """(the result, when it ended) from a stream entry; None for one that is not an answer's shape."""
-
-    def field(name: str) -> str:
-        raw = fields.get(name, fields.get(name.encode(), b""))
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
-
+    named = {as_str(k): as_str(v) for k, v in fields.items()}
     try:
-        value, at = json.loads(field("value")), float(field("at"))
+        value, at = json.loads(named.get("value", "")), float(named.get("at", ""))
     except ValueError:
         return None
     return (value, at) if isinstance(value, dict) else None
