@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.errors import DockerUnavailable
 from workers.docker.streams import dechunk, demux
 
 
@@ -43,3 +45,10 @@ def test_a_chunked_body_read_in_any_pieces_is_its_data_in_order(chunks: list[byt
         pieces.append(wire[pos : pos + cut])
         pos += cut
     assert b"".join(dechunk(iter(pieces))) == b"".join(chunks)
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"zz", b""])
+def test_a_malformed_chunk_size_stops_the_read_saying_so(size: bytes) -> None:
+    """A size that is not hex (int() would accept a sign, and a negative size would loop) is refused."""
+    with pytest.raises(DockerUnavailable, match="malformed"):
+        list(dechunk(iter([b"3\r\nabc\r\n" + size + b"\r\nxxxxx\r\n"])))

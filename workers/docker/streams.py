@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from workers.docker.rows import ContainerRow
 
 READ_SIZE = 65_536  # bytes a follow reads at most at once: what Docker has sent, up to this
 FRAME_HEADER = 8
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")  # an HTTP chunk size, as RFC 9112 writes it
 
 
 class StreamCalls(ContainerCalls):
@@ -110,7 +112,13 @@ def dechunk(reads: Iterator[bytes]) -> Iterator[bytes]:
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
                     break
-                left = int(buf[pos:eol].split(b";", 1)[0], 16)
+                size = buf[pos:eol].split(b";", 1)[0].strip()
+                if not _HEX.fullmatch(size):  # int() would take `-5` or `+5`, and a negative size loops
+                    raise DockerUnavailable(
+                        f"Docker's log stream is malformed (chunk size {escape(size[:20].decode('latin-1'))!r}); "
+                        "the follow stopped. Check the socket proxy between the worker and Docker, then retry."
+                    )
+                left = int(size, 16)
                 pos = eol + 2
                 if not left:  # the last chunk: the body is over (trailers, if any, are not ours)
                     yield b"".join(out)
