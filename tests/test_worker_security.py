@@ -183,6 +183,27 @@ def test_signed_help_job_runs_and_finishes(settings: Settings, conn: redis.Redis
     assert result["delivery"] == {"ok": True, "posted": 0}
 
 
+def test_a_finished_job_leaves_the_records_rq_keeps(settings: Settings, conn: redis.Redis, queue: Queue) -> None:
+    """The worker records success in one transaction of its own (workers/runtime/main.py): what RQ's tools
+    and the web read afterwards is what RQ's worker leaves."""
+    worker = build_worker(settings, HOST)
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    submitted = Dispatcher(settings, Policy(), conn).submit("help", SHELL, ReplyTo())
+    worker.register_death()  # type: ignore[no-untyped-call]
+
+    worker.work(burst=True)
+
+    job = _fetch(conn, submitted.job_id)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.id in queue.finished_job_registry.get_job_ids()
+    assert job.id not in queue.started_job_registry.get_job_ids()
+    assert not conn.keys(f"rq:execution:{job.id}:*")  # the execution record is cleaned up
+    assert 0 < conn.ttl(job.key) <= job.get_result_ttl(worker.default_result_ttl)  # kept as long as its result
+    assert conn.hget(worker.key, "successful_job_count") == b"1"
+    assert conn.hget(worker.key, "state") == b"idle"
+    assert job.latest_result() is not None and job.return_value()["summary"].startswith("Help")
+
+
 def test_submit_refuses_when_no_worker_serves_the_host(settings: Settings, conn: redis.Redis, queue: Queue) -> None:
     """With no live worker for the host, submit raises QueueUnavailable quickly and queues nothing."""
     dispatcher = Dispatcher(settings, Policy(), conn)

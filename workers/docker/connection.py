@@ -14,19 +14,41 @@ from typing import Any
 import docker
 import docker.errors
 import docker.utils
+import docker.utils.decorators
 import requests
 
 from bot.core.errors import DockerFailure, DockerUnavailable, NotFound
 from bot.core.slack_text import code, escape
+from workers.docker.lean_reads import LeanReads
 
 
 class _APIClient(docker.APIClient):  # type: ignore[misc]
+    _lean: LeanReads | None = None  # set once the daemon's address is known (version negotiation reads first)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Over a unix socket no proxy or CA bundle from the environment applies, and requests would read
         # (and parse) every proxy variable again on each call: a fifth of a `list`'s CPU in the worker.
         if self.base_url.startswith("http+docker://"):
             self.trust_env = False
+        if LeanReads.serves(self.base_url):
+            socket_path = getattr(getattr(self, "_custom_adapter", None), "socket_path", None)
+            if self.base_url.startswith("http://") or socket_path:
+                self._lean = LeanReads(self.base_url, socket_path=socket_path, user_agent=self.headers["User-Agent"])
+
+    @docker.utils.decorators.update_headers  # type: ignore[untyped-decorator]
+    def _get(self, url: str, **kwargs: Any) -> requests.Response:
+        # Whole-body reads (list, inspect, logs --tail) skip requests' per-call work: workers/docker/lean_reads.py.
+        lean = self._lean
+        if lean is not None and not kwargs.get("stream") and kwargs.keys() <= {"params", "headers", "timeout"}:
+            return lean.get(url, kwargs.get("params"), kwargs.get("headers"), kwargs.get("timeout", self.timeout))
+        response: requests.Response = super()._get(url, **kwargs)
+        return response
+
+    def close(self) -> None:
+        if self._lean is not None:
+            self._lean.close()
+        super().close()
 
     def _retrieve_server_version(self) -> Any:
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's own CA, so with either

@@ -20,10 +20,13 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 from rq import SimpleWorker, worker_registration
-from rq.job import Job
+from rq.executions import Execution
+from rq.job import Job, JobStatus
 from rq.queue import Queue
+from rq.rate_limit import release_slot
 from rq.serializers import JSONSerializer
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from bot.core.errors import DockerverseError
 from bot.core.notify import host_channels
@@ -159,10 +162,40 @@ class DockerverseWorker(SimpleWorker):
             self._last_suspension_check = now
             super().check_for_suspension(burst)
 
-    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any, execution: Any) -> None:
-        record = super().handle_job_success
-        record(job, queue, started_job_registry, execution)
-        self._until_replicated(job, "finished", lambda: record(job, queue, started_job_registry, execution))
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any, execution: Execution) -> None:
+        record = functools.partial(self._record_success, job, execution)
+        record()
+        self._until_replicated(job, "finished", record)
+
+    def _record_success(self, job: Job, execution: Execution) -> None:
+        """RQ's handle_job_success in one transaction and no other round trip: its WATCH of the job's
+        dependents (no Dockerverse job has any: NoDependentsQueue) and repeat scheduling (none is ever
+        enqueued; a repeat count written into Redis must not run a command again) are left out, and the
+        worker's "idle" state, which RQ writes on a round trip of its own next, rides along."""
+        assert job.started_at is not None and job.ended_at is not None  # set by perform_job
+        result_ttl = job.get_result_ttl(self.default_result_ttl)
+        with self.connection.pipeline() as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            if result_ttl != 0:
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipeline,
+                    worker_name=self.name,
+                    execution_id=execution.id,
+                    execution_started_at=execution.created_at,
+                    execution_ended_at=job.ended_at,
+                )
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            job._status = JobStatus.FINISHED
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            super().set_state(WorkerStatus.IDLE, pipeline)
+            pipeline.execute()
+        self._state_in_redis = WorkerStatus.IDLE  # so SimpleWorker's own "idle" write right after is skipped
+        release_slot(job)
+        self.log.info(
+            "Successfully completed job %s in %ss on worker %s", job.id, job.ended_at - job.started_at, self.name
+        )
 
     def handle_job_failure(
         self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = "", execution: Any = None
