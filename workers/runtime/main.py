@@ -74,6 +74,7 @@ class DockerverseWorker(SimpleWorker):
     _last_reap = 0.0
     _last_suspension_check = 0.0
     _state_in_redis: str | None = None  # the state last written outside a pipeline
+    _begun: str | None = None  # the job whose start _begin wrote
 
     def __init__(self, queues: list[str], context: Context, host_watch: HostWatch | None = None, **kwargs: Any) -> None:
         self.context = context
@@ -107,10 +108,37 @@ class DockerverseWorker(SimpleWorker):
         if admitted:
             if isinstance(job, SignedJob):
                 job.context = ctx  # what the job function runs with
-            super().execute_job(job, queue)
+            # SimpleWorker.execute_job, with the job's start in one transaction (_begin).
+            execution = self._begin(job, queue)
+            self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
             return
         self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
         admission.tell(self.connection, ctx.key, functools.partial(_deliver, ctx))
+
+    def _begin(self, job: Job, queue: Queue) -> Execution:
+        """RQ starts a job in two transactions back to back: its execution record (prepare_execution), then
+        the job's own start (prepare_job_execution, first thing in perform_job). Both are one here, and
+        perform_job's call is skipped for this job."""
+        ttl = self.get_heartbeat_ttl(job)
+        with self.connection.pipeline() as pipeline:
+            execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            self.heartbeat(ttl, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)  # status, worker, started_at, last_heartbeat
+            pipeline.persist(job.key)
+            if len(self.queues) == 1:  # as perform_job decides it
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipeline.execute()
+        self._begun = job.id
+        return execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        if self._begun == job.id:
+            self._begun = None  # done in _begin's transaction
+            return
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
 
     def _sweep_expired(self) -> None:
         """From the keep-alive thread, every few seconds, whatever the worker is busy with."""
