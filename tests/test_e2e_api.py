@@ -14,6 +14,7 @@ import docker
 import httpx
 import pytest
 
+from bot.core.masking import MASK
 from bot.core.units import parse_docker_time
 from tests.support.services import SESSION, TEST_LABEL, free_port
 from tests.support.stack import API_TOKEN, VIEWER_TOKEN, Stack
@@ -232,6 +233,32 @@ def test_sse_relays_a_burst_whole_in_order_masked_and_resumes_inside_a_batch(
     with api.stream("GET", f"/api/containers/{made['name']}/logs", headers={**sse, "Last-Event-ID": ids[1499]}) as resp:
         resumed = read_events(resp, 1500)
     assert [e["data"] for e in resumed] == expected[1500:] and [e["id"] for e in resumed] == ids[1500:]
+
+
+PEM_PRINTER = (  # a private key printed as programs print one: a line each, its body plain base64
+    "echo start; echo '-----BEGIN RSA PRIVATE KEY-----'; for i in 1 2 3; do echo MIIEowIBAAKCAQEAs3cr3t$i; done; "
+    "echo '-----END RSA PRIVATE KEY-----'; echo done; sleep 300"
+)
+
+
+def test_a_private_key_printed_over_several_lines_is_hidden_in_the_tail_and_the_stream(
+    api: httpx.Client, docker_cleanup: docker.DockerClient, test_image: str
+) -> None:
+    """No line of its own says a key's body line is secret: the masking follows the key from BEGIN to END,
+    in a `logs` tail, one that starts inside the key, and the live stream; every line keeps its place."""
+    made = create(api, test_image, command=["sh", "-c", PEM_PRINTER])
+    deadline = time.monotonic() + 30
+    while b"done" not in docker_cleanup.api.logs(made["id"], tail=1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    begin, end = "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"
+    shown = ["start", f"{begin}{MASK}{end}", MASK, MASK, MASK, f"{MASK}{end}", "done"]
+    assert api.get(f"/api/containers/{made['name']}/logs?tail=7").text.splitlines() == shown
+    assert api.get(f"/api/containers/{made['name']}/logs?tail=4").text.splitlines() == [MASK, MASK, end, "done"]
+    with api.stream(
+        "GET", f"/api/containers/{made['name']}/logs?tail=7", headers={"Accept": "text/event-stream"}
+    ) as resp:
+        events = read_events(resp, 7)
+    assert [e["data"] for e in events] == shown
 
 
 def test_sse_ends_when_the_container_stops(api: httpx.Client, test_image: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -9,7 +11,17 @@ from hypothesis import strategies as st
 from bot.core import commands as c
 from bot.core.errors import CommandError, DockerverseError
 from bot.core.grammar import parse, shown
-from bot.core.masking import MASK, mask_argv, mask_command, mask_env, mask_lines, mask_text, secret_flag
+from bot.core.masking import (
+    MASK,
+    PEM_MAX_LINES,
+    LineMasker,
+    mask_argv,
+    mask_command,
+    mask_env,
+    mask_lines,
+    mask_text,
+    secret_flag,
+)
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAs3cr3t\n-----END RSA PRIVATE KEY-----"
 
@@ -192,15 +204,57 @@ LOG_LINE = st.one_of(
 )
 
 
+def _opens_a_key(line: str) -> bool:
+    """A line whose last PEM BEGIN has no END after it: the key's body would follow on the next lines."""
+    begins = list(re.finditer(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----", line))
+    return bool(begins) and f"-----END {begins[-1][1]}PRIVATE KEY-----" not in line[begins[-1].end() :]
+
+
 @given(st.lists(LOG_LINE, max_size=12))
 def test_a_batch_of_log_lines_is_masked_as_each_line_alone(lines: list[str]) -> None:
-    """mask_lines (one pass over a follow's batch) gives exactly what mask_text gives each line alone."""
-    assert mask_lines(lines) == [mask_text(line) for line in lines]
+    """mask_lines (one pass over a follow's batch) gives exactly what mask_text gives each line alone, up to
+    a line that opens a PEM key; every line after that one is hidden until the key's END."""
+    out = mask_lines(lines)
+    assert len(out) == len(lines)
+    if not any("PRIVATE KEY-----" in line for line in lines):
+        assert out == [mask_text(line) for line in lines]
+    opened = next((i for i, line in enumerate(lines) if _opens_a_key(line)), len(lines))
+    # Before a key opens, a line is as masked alone, or hidden as the body of a key whose END follows.
+    assert all(o in (mask_text(line), MASK) for line, o in zip(lines[: opened + 1], out, strict=False))
+    if opened + 1 < len(lines):
+        assert out[opened + 1].startswith(MASK)
+
+
+def test_a_pem_key_printed_over_many_log_lines_is_hidden_to_its_end_across_batches() -> None:
+    """A key's body lines, which alone look like base64, are hidden; the batch boundary of a follow does
+    not end it; the END line keeps what follows the key; the count of lines stays (each has a timestamp)."""
+    body = [f"MIIEowIBAAKCAQEA{n:04d}s3cr3tb0dy" for n in range(30)]
+    lines = ["booting", "-----BEGIN OPENSSH PRIVATE KEY-----", *body, "-----END OPENSSH PRIVATE KEY----- ok", "ready"]
+    masker = LineMasker()
+    out = masker.mask(lines[:10]) + masker.mask(lines[10:])
+    assert len(out) == len(lines)
+    assert "s3cr3t" not in "\n".join(out)
+    assert out[0] == "booting" and out[-1] == "ready"
+    assert out[-2] == f"{MASK}-----END OPENSSH PRIVATE KEY----- ok"
+    assert mask_lines(lines) == out  # one batch or two, the same lines
+
+
+def test_a_tail_that_starts_inside_a_pem_key_hides_the_body_before_its_end() -> None:
+    lines = ["MIIEowIBAAKCAQEAs3cr3t", "Zm9vYmFyYmF6s3cr3t==", "-----END PRIVATE KEY-----", "ready"]
+    assert mask_lines(["GET /health 200", *lines]) == ["GET /health 200", MASK, MASK, lines[2], "ready"]
+
+
+def test_a_pem_begin_never_ended_stops_hiding_after_the_longest_key() -> None:
+    lines = ["-----BEGIN PRIVATE KEY-----", *(["x"] * (PEM_MAX_LINES + 5))]
+    out = mask_lines(lines)
+    assert out[1 : PEM_MAX_LINES + 1] == [MASK] * PEM_MAX_LINES
+    assert out[PEM_MAX_LINES + 1 :] == ["x"] * 5
 
 
 def test_secrets_inside_a_batch_of_log_lines_are_masked() -> None:
     """A secret on one line of a batch is masked there and the lines around it stay as they were."""
-    lines = ["booting", "DB_PASSWORD=hunter22", "redis://:pw1234@cache:6379", "-----BEGIN PRIVATE KEY-----abc", "ready"]
+    pem = ["-----BEGIN PRIVATE KEY-----abc", "-----END PRIVATE KEY-----"]
+    lines = ["booting", "DB_PASSWORD=hunter22", "redis://:pw1234@cache:6379", *pem, "ready"]
     out = mask_lines(lines)
     assert out[0] == "booting" and out[-1] == "ready" and len(out) == len(lines)
     assert "hunter22" not in "\n".join(out) and "pw1234" not in out[2] and "abc" not in out[3]

@@ -147,18 +147,70 @@ def mask_text(text: str) -> str:
     return text
 
 
-def mask_lines(lines: list[str]) -> list[str]:
-    """Log lines, each masked as ``mask_text`` masks it alone, in one pass over their joined text when
-    that text holds nothing to mask (nearly always): a follow masks thousands of lines a second.
+_PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----")
+# A line of a key's body: base64, or an encrypted key's `Proc-Type:`/`DEK-Info:` header, or blank.
+_PEM_BODY = re.compile(r"\s*(?:[A-Za-z0-9+/=]{1,100}|[A-Za-z-]+: [^\s]+|)\s*")
+PEM_MAX_LINES = 200  # an 8192-bit RSA key is about 100 lines; a BEGIN never ended stops hiding after this
 
-    Exact: each rule matches within one line but the PEM one, whose match always changes the text; and
-    the `mysql`/`redis-cli` word checks only widen on joined text. So joined text left unchanged means
-    every line alone is unchanged; any change falls back to masking line by line.
+
+class LineMasker:
+    """Log lines, in order, across as many batches as a follow reads: each line masked as ``mask_text``
+    masks it alone, and the body of a PEM private key printed over several lines (which no line alone
+    shows to be one) hidden line by line up to its END line; a batch that starts inside a key (a tail)
+    hides the body lines before the END it holds. Lines keep their count: each is still one log line
+    with its own timestamp.
+
+    A batch is masked in one pass over its joined text when that text holds nothing to mask (nearly
+    always: a follow masks thousands of lines a second). Exact: each rule matches within one line but
+    the PEM one, whose match always changes the text; and the `mysql`/`redis-cli` word checks only widen
+    on joined text. So joined text left unchanged, with no key's BEGIN or END in it, means every line
+    alone is unchanged.
     """
-    joined = "\n".join(lines)
-    if mask_text(joined) == joined:
-        return lines
-    return [mask_text(line) for line in lines]
+
+    def __init__(self) -> None:
+        self._inside: str | None = None  # the kind of the PEM key whose body is being read ("RSA ", "")
+        self._hidden = 0
+
+    def mask(self, lines: list[str]) -> list[str]:
+        if self._inside is None:
+            joined = "\n".join(lines)
+            if mask_text(joined) == joined and "PRIVATE KEY-----" not in joined:  # no key's start or end
+                return lines
+        out: list[str] = []
+        for line in lines:
+            if self._inside is None and (end := _PEM_END.search(line)) and not _PEM_BEGIN.search(line, 0, end.start()):
+                # An END whose BEGIN this masker never saw (a tail that starts inside a key): its body
+                # lines are the ones just before it, still in this batch.
+                for i in range(len(out) - 1, -1, -1):
+                    if not _PEM_BODY.fullmatch(out[i]):
+                        break
+                    out[i] = MASK
+            out.append(self._line(line))
+        return out
+
+    def _line(self, line: str) -> str:
+        if self._inside is not None:
+            end = f"-----END {self._inside}PRIVATE KEY-----"
+            at = line.find(end)
+            self._hidden += 1
+            if at < 0 and self._hidden <= PEM_MAX_LINES:
+                return MASK
+            self._inside = None
+            if at < 0:
+                return mask_text(line)
+            return MASK + end + self._line(line[at + len(end) :])
+        begun = None
+        for m in _PEM_BEGIN.finditer(line):
+            begun = m
+        if begun is not None and f"-----END {begun['kind']}PRIVATE KEY-----" not in line[begun.end() :]:
+            self._inside, self._hidden = begun["kind"], 0  # the key's body follows on the next lines
+        return mask_text(line)
+
+
+def mask_lines(lines: list[str]) -> list[str]:
+    """A batch of log lines read on its own (a `logs` tail, a `run`'s first lines): see ``LineMasker``."""
+    return LineMasker().mask(lines)
 
 
 def mask_env(entry: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from bot.core import commands as c
-from bot.core.masking import mask_lines
+from bot.core.masking import LineMasker
 from bot.core.slack_text import clip, code, escape
 from bot.core.units import format_duration, parse_docker_time
 from bot.wire import fair_share
@@ -56,6 +56,7 @@ class Batcher:
         self.writing = threading.Lock()  # one write at a time, so entries keep the lines' order
         self.wake = threading.Event()  # a full entry waits: the watcher writes it now
         self.sent = 0
+        self.masker = LineMasker()  # in the lines' order: writes are one at a time
 
     def add(self, lines: list[tuple[str, str]]) -> None:
         with self.lock:
@@ -75,7 +76,7 @@ class Batcher:
                 return
             with self.conn.pipeline(transaction=False) as pipe:
                 for stamps, lines in _entries(batch):
-                    fields: dict[Any, Any] = line_batch(stamps, mask_lines(lines))  # redis-py's own field types
+                    fields: dict[Any, Any] = line_batch(stamps, self.masker.mask(lines))  # redis-py's own field types
                     pipe.xadd(self.key, fields, maxlen=STREAM_MAX, approximate=True)
                 if end is not None:
                     pipe.xadd(self.key, {"end": end}, maxlen=STREAM_MAX, approximate=True)
@@ -134,6 +135,7 @@ class SlackSink:
         self.last = 0.0
         self.sent = 0
         self.lock = threading.Lock()
+        self.masker = LineMasker()  # a PEM key's body can span flushes; masked under the lock, in order
         text = f"Following {code(name)} for up to {format_duration(limit)}; lines arrive in the thread."
         session.progress(
             text,
@@ -163,11 +165,11 @@ class SlackSink:
         with self.lock:
             if not self.pending or (end is None and time.monotonic() - self.last < SLACK_EVERY):
                 return
-            lines, self.pending = self.pending, []
+            lines, self.pending = self.masker.mask(self.pending), []
             self.last = time.monotonic()
-        # Masked, then escaped before they are measured: an escaped line can be four times as long.
+        # Escaped (after masking) before they are measured: an escaped line can be four times as long.
         # Each fills the current message, or starts another.
-        for line in (clip(escape(raw), SLACK_MESSAGE) for raw in mask_lines(lines)):
+        for line in (clip(escape(raw), SLACK_MESSAGE) for raw in lines):
             if self.current and sum(len(x) + 1 for x in self.current[1]) + len(line) < SLACK_MESSAGE:
                 self.current[1].append(line)
                 continue
