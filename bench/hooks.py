@@ -42,6 +42,7 @@ KINDS = {
     "webhook": "adnanh/webhook running `docker ps -a`",
     "list": "Dockerverse hook `list --all` with wait, no Slack channel",
     "list-slack": "Dockerverse hook `list --all` with wait, replying in Slack",
+    "list-one": "Dockerverse hook `list` of one container (its name as the filter) with wait, no Slack channel",
     "help": "Dockerverse hook `help` with wait (no Docker call)",
 }
 
@@ -112,9 +113,12 @@ def main() -> None:
     ensure_dockerd()
     client = docker.from_env()
     image = build_test_image()
+    one = f"bench-one-{uuid.uuid4().hex[:8]}"  # the container `list-one` lists, by name
     running = [
-        client.containers.run(image, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-hooks"})
-        for _ in range(args.containers)
+        client.containers.run(
+            image, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-hooks"}, name=None if n else one
+        )
+        for n in range(args.containers)
     ]
     gh, ci = github_key(GH_SECRET), github_key(CI_SECRET)
     lat: dict[str, list[float]] = {k: [] for k in KINDS}
@@ -150,6 +154,7 @@ def main() -> None:
                 "webhook": theirs,
                 "list": dockerverse("gh", gh, "list --all"),
                 "list-slack": dockerverse("ci-github", ci, "list --all", "C0BENCH"),
+                "list-one": dockerverse("gh", gh, f"list {one}"),
                 "help": dockerverse("gh", gh, "help"),
             }
             try:
