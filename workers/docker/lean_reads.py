@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -56,7 +57,8 @@ class LeanReads:
         self.user_agent = user_agent
         self._address = None if socket_path else base_url.removeprefix("http://").rstrip("/")
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        # Every thread's connection, to close with the client; weak, so a thread that ended takes its own.
+        self._all: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,7 +101,8 @@ class LeanReads:
 
     def close(self) -> None:
         with self._lock:
-            opened, self._all = self._all, []
+            opened = list(self._all)
+            self._all.clear()
         for conn in opened:
             conn.close()
 
@@ -117,7 +120,7 @@ class LeanReads:
             conn = http.client.HTTPConnection(self._address or "localhost", timeout=timeout)
         self._local.conn = conn
         with self._lock:
-            self._all.append(conn)
+            self._all.add(conn)
         return conn, False
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
