@@ -14,9 +14,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
-import redis
 
-from bot.wire import answers
 from tests.support.fakeslack import FakeSlack
 from tests.support.jobs import settled
 from tests.support.stack import API_TOKEN, CI_SECRET, GH_SECRET, ROOT, Stack, standard_headers
@@ -140,9 +138,6 @@ def test_github_signature_and_delivery_dedupe(stack: Stack, slack: FakeSlack) ->
     first, again = hook(stack, "gh", body, headers), hook(stack, "gh", body, headers)
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
-    # No Slack post to answer ahead of: the wait answered from RQ's result, and no early copy was written.
-    assert first.json()["status"] == "finished"
-    assert not redis.Redis.from_url(stack.env["REDIS_URL"]).exists(answers.answer_key(first.json()["id"]))
     rm = json.dumps({"command": "rm web"}).encode()
     refused = hook(stack, "gh", rm, github_headers(rm, GH_SECRET, str(uuid.uuid4())))
     assert refused.status_code == 403 and "Not allowed: `rm`" in refused.json()["error"]

@@ -5,8 +5,7 @@ result, not its Slack message, so a job from such a source appends its result he
 then posts to Slack (if it replies there) and leaves RQ to record it; the waiter blocks on this stream
 and RQ's result stream together and answers from whichever comes first. RQ's result follows with
 `delivery` (what reached Slack) added; that one is kept, this one lapses. A slash command's job has
-nobody waiting on it, and a job with no Slack post has nothing to answer ahead of (RQ's result comes
-moments later, in one transaction): neither writes one.
+nobody waiting on it, so it writes none.
 
 Like RQ's result, this is what a worker reports and is shown, never acted on: nothing the web does
 depends on it but the words it returns to the caller who asked.

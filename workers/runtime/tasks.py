@@ -66,10 +66,8 @@ def execute(ctx: Context, job: Job, payload: dict[str, Any], sig: str) -> dict[s
         job.meta["failed"] = outcome.summary  # read by the audit log's outcome column
         job.save_meta()  # type: ignore[no-untyped-call]
     result = {**outcome.to_json(), "host": ctx.host, "seconds": round(seconds, 4)}
-    if p.actor.source in answers.WAITED_SOURCES and p.reply.channel:
-        # What a waiting caller reads, ahead of the Slack post and RQ's records. Without a post, RQ's
-        # result (written moments later, in one transaction) answers as soon: no copy is written.
-        answer_first(ctx, p.id, result)
+    if p.actor.source in answers.WAITED_SOURCES:
+        answer_first(ctx, p.id, result)  # what a waiting caller reads, ahead of a Slack post and RQ's records
     return {**result, "delivery": deliver(ctx, p, outcome, seconds, session)}
 
 
