@@ -32,7 +32,7 @@ from bot.core.hook_signatures import github_key
 from tests.support import stack as stack_module
 from tests.support.fakeslack import FakeSlack
 from tests.support.services import TEST_LABEL, build_test_image, ensure_dockerd, start_redis
-from tests.support.stack import GH_SECRET, Stack
+from tests.support.stack import CI_SECRET, GH_SECRET, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 PAUSE = 0.005  # after each answer, so the worker's bookkeeping after it is counted with its request
@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--command", default="list")
     parser.add_argument("--containers", type=int, default=1)
+    parser.add_argument("--slack", action="store_true", help="the hook replies in a (fake) Slack channel too")
     args = parser.parse_args()
     ensure_dockerd()
     client = docker.from_env()
@@ -70,7 +71,8 @@ def main() -> None:
         client.containers.run(image, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-versions"})
         for _ in range(args.containers)
     ]
-    key = github_key(GH_SECRET)
+    key = github_key(CI_SECRET if args.slack else GH_SECRET)
+    hook, extra = ("ci-github", {"channel": "C0VERSIONS"}) if args.slack else ("gh", {})
     names = (args.base, "working tree")
     cpu = {(name, proc): 0.0 for name in names for proc in ("web", "worker")}
     lat: dict[str, list[float]] = {name: [] for name in names}
@@ -105,8 +107,8 @@ def main() -> None:
 
                 def sender(stack: Stack) -> Callable[[], None]:
                     def send() -> None:
-                        raw = json.dumps({"command": args.command, "wait": 30}).encode()
-                        r = http.post(f"{stack.web_url}/hooks/gh", content=raw, headers=github_delivery(key, raw))
+                        raw = json.dumps({"command": args.command, "wait": 30, **extra}).encode()
+                        r = http.post(f"{stack.web_url}/hooks/{hook}", content=raw, headers=github_delivery(key, raw))
                         assert r.status_code == 200 and r.json()["status"] == "finished", r.text
 
                     return send
@@ -138,7 +140,8 @@ def main() -> None:
     hidden_note = f", run without {', '.join(args.hide)}" if args.hide else ""
     lines = [
         f"Two versions side by side, {args.rounds} signed hook `{args.command}`s each, alternating, "
-        f"{args.containers} running container(s), {time.strftime('%Y-%m-%d')}, one Python client (httpx), 2 cores",
+        f"{args.containers} running container(s){', each replying in Slack' if args.slack else ''}, "
+        f"{time.strftime('%Y-%m-%d')}, one Python client (httpx), 2 cores",
         "",
         "| version | median ms | web CPU ms/cmd | worker CPU ms/cmd |",
         "| --- | ---: | ---: | ---: |",

@@ -27,6 +27,7 @@ from bot.core.slack_text import code, escape
 from bot.core.units import format_duration
 from bot.wire import confirm
 from bot.wire.payload import Payload
+from workers.slack.alarms import Alarm, Alarms
 from workers.slack.client import KeepAliveWebClient
 from workers.slack.render import SECTION_LIMIT, Outcome, cut
 
@@ -60,9 +61,10 @@ class SlackReplier:
                 ServerErrorRetryHandler(max_retry_count=3),
             ],
         )
+        self.alarms = Alarms()  # each job's "running…" after RUNNING_AFTER
 
     def session(self, payload: Payload) -> Session:
-        return Session(self.client, payload)
+        return Session(self.client, payload, self.alarms)
 
     def post(
         self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, thread_ts: str | None = None
@@ -94,7 +96,7 @@ class SlackReplier:
 class Session:
     """One job's conversation in Slack."""
 
-    def __init__(self, client: WebClient, payload: Payload) -> None:
+    def __init__(self, client: WebClient, payload: Payload, alarms: Alarms) -> None:
         self.client, self.p = client, payload
         self.channel = payload.reply.channel or ""
         self.root_ts: str | None = None
@@ -104,13 +106,14 @@ class Session:
         self.last_progress = 0.0
         self.latest = "running…"
         self.began = time.monotonic()
-        self.timer = threading.Timer(RUNNING_AFTER, lambda: self.progress(self.latest, force=True))
-        self.timer.daemon = True
+        self.alarms = alarms
+        self.running_note: Alarm | None = None
+        self.finished = False  # once the result is up, no "running…" edit may replace it
 
     # --- while it runs -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.timer.start()
+        self.running_note = self.alarms.after(RUNNING_AFTER, lambda: self.progress(self.latest, force=True))
 
     def context(self, seconds: float | None = None) -> str:
         via = "/docker " if self.p.actor.source == "slash" else ""
@@ -125,6 +128,8 @@ class Session:
         with self.lock:
             now = time.monotonic()
             self.latest = text
+            if self.finished:
+                return
             if not force and (
                 now - self.began < RUNNING_AFTER or (self.root_ts and now - self.last_progress < PROGRESS_EVERY)
             ):
@@ -155,7 +160,8 @@ class Session:
     # --- the result ----------------------------------------------------------------------------
 
     def finish(self, outcome: Outcome, seconds: float) -> dict[str, Any]:
-        self.timer.cancel()
+        if self.running_note is not None:
+            self.running_note.cancel()
         mark = "⚠️" if outcome.confirm else "✅" if outcome.ok else "❌"
         header = f"{mark} {outcome.summary}"
         if isinstance(outcome.confirm, str):
@@ -163,6 +169,7 @@ class Session:
         else:
             blocks = result_blocks(header, outcome, self.context(seconds))
         with self.lock:
+            self.finished = True
             self._root(header, blocks)
             for chunk in outcome.thread:
                 self._call("post", channel=self.channel, thread_ts=self.thread_ts, text=cut(chunk, TEXT_LIMIT))
