@@ -244,6 +244,14 @@ def test_a_tail_that_starts_inside_a_pem_key_hides_the_body_before_its_end() -> 
     assert mask_lines(["GET /health 200", *lines]) == ["GET /health 200", MASK, MASK, lines[2], "ready"]
 
 
+def test_a_container_printing_a_long_run_of_blanks_before_an_end_is_masked_in_one_pass() -> None:
+    """A container's output is anyone's: a 200,000-blank line before a stray END once cost the worker minutes
+    of backtracking (about 150 s by the old pattern's measured growth); it is a plain line, kept as it was."""
+    blanks = " " * 200_000 + "!"
+    lines = [blanks, "  MIIEowIBAAKCAQEAs3cr3t  ", "-----END PRIVATE KEY-----"]
+    assert mask_lines(lines) == [blanks, MASK, lines[2]]
+
+
 def test_a_pem_begin_never_ended_stops_hiding_after_the_longest_key() -> None:
     lines = ["-----BEGIN PRIVATE KEY-----", *(["x"] * (PEM_MAX_LINES + 5))]
     out = mask_lines(lines)

@@ -149,8 +149,10 @@ def mask_text(text: str) -> str:
 
 _PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----")
-# A line of a key's body: base64, or an encrypted key's `Proc-Type:`/`DEK-Info:` header, or blank.
-_PEM_BODY = re.compile(r"\s*(?:[A-Za-z0-9+/=]{1,100}|[A-Za-z-]+: [^\s]+|)\s*")
+# A line of a key's body, once stripped: base64, or an encrypted key's `Proc-Type:`/`DEK-Info:` header, or
+# blank. (Matched on the stripped line: `\s*` around the alternatives backtracked quadratically over a long
+# run of blanks that a container can print.)
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{1,100}|[A-Za-z-]+: \S+|")
 PEM_MAX_LINES = 200  # an 8192-bit RSA key is about 100 lines; a BEGIN never ended stops hiding after this
 
 
@@ -183,7 +185,7 @@ class LineMasker:
                 # An END whose BEGIN this masker never saw (a tail that starts inside a key): its body
                 # lines are the ones just before it, still in this batch.
                 for i in range(len(out) - 1, -1, -1):
-                    if not _PEM_BODY.fullmatch(out[i]):
+                    if not _PEM_BODY.fullmatch(out[i].strip()):
                         break
                     out[i] = MASK
             out.append(self._line(line))
