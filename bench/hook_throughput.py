@@ -20,15 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
 import httpx
 
-from bench import UNLIMITED
+from bench import UNLIMITED, sleeping_containers
 from bench.hooks import cpu_seconds, github_delivery
 from bench.soak import JOB
 from bot.core.hook_signatures import github_key
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import TEST_LABEL, build_test_image, ensure_dockerd, start_redis
+from tests.support.services import start_redis
 from tests.support.stack import CI_SECRET, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,45 +63,37 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=600)
     parser.add_argument("--senders", type=int, default=20)
     args = parser.parse_args()
-    ensure_dockerd()
-    client = docker.from_env()
-    one = client.containers.run(
-        build_test_image(), ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-hook-throughput"}
-    )
-    try:
-        with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
-            redis = start_redis(Path(tmp) / "redis")
-            stack = Stack.start(redis.url, slack.url, Path(tmp), workers=2, policy_extra=UNLIMITED)
-            try:
-                web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
-                workers = [c for p in stack.procs if "worker" in list(p.args) for c in children(p.pid)]  # type: ignore[arg-type]
-                watched = {
-                    "client and fake Slack (this process)": [os.getpid()],
-                    "web": [web],
-                    "workers (all lanes)": workers,
-                }
-                before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in watched.items()}
-                started = asyncio.run(send_all(f"{stack.web_url}/hooks/ci-github", args.commands, args.senders))
-                sent_by = time.monotonic()
-                slack.wait_for(
-                    "chat.postMessage",
-                    lambda c: c.params.get("channel") == CHANNEL and "⏳" not in str(c.params.get("text")),
-                    count=args.commands,
-                    timeout=600,
-                )
-                used = {name: sum(cpu_seconds(p) for p in pids) - before[name] for name, pids in watched.items()}
-                posted = [
-                    c
-                    for c in slack.calls("chat.postMessage")
-                    if c.params.get("channel") == CHANNEL and "⏳" not in str(c.params.get("text"))
-                ]
-                last = max(c.at for c in posted)
-                ids = [m.group(1) for c in posted for m in [JOB.search(str(c.params.get("blocks")))] if m]
-            finally:
-                stack.stop()
-                redis.stop()
-    finally:
-        one.remove(force=True)
+    with sleeping_containers(1, "bench-hook-throughput"), tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
+        redis = start_redis(Path(tmp) / "redis")
+        stack = Stack.start(redis.url, slack.url, Path(tmp), workers=2, policy_extra=UNLIMITED)
+        try:
+            web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
+            workers = [c for p in stack.procs if "worker" in list(p.args) for c in children(p.pid)]  # type: ignore[arg-type]
+            watched = {
+                "client and fake Slack (this process)": [os.getpid()],
+                "web": [web],
+                "workers (all lanes)": workers,
+            }
+            before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in watched.items()}
+            started = asyncio.run(send_all(f"{stack.web_url}/hooks/ci-github", args.commands, args.senders))
+            sent_by = time.monotonic()
+            slack.wait_for(
+                "chat.postMessage",
+                lambda c: c.params.get("channel") == CHANNEL and "⏳" not in str(c.params.get("text")),
+                count=args.commands,
+                timeout=600,
+            )
+            used = {name: sum(cpu_seconds(p) for p in pids) - before[name] for name, pids in watched.items()}
+            posted = [
+                c
+                for c in slack.calls("chat.postMessage")
+                if c.params.get("channel") == CHANNEL and "⏳" not in str(c.params.get("text"))
+            ]
+            last = max(c.at for c in posted)
+            ids = [m.group(1) for c in posted for m in [JOB.search(str(c.params.get("blocks")))] if m]
+        finally:
+            stack.stop()
+            redis.stop()
     rate = len(posted) / (last - started)
     rows = [
         f"Sustained signed hooks, {time.strftime('%Y-%m-%d')}: {args.commands} `list` (one container running) "

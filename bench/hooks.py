@@ -26,14 +26,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import httpx
 
-from bench import UNLIMITED
+from bench import UNLIMITED, sleeping_containers
 from bench.pipeline import pct
 from bot.core.hook_signatures import github_key, github_signature
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import TEST_LABEL, build_test_image, ensure_dockerd, free_port, start_redis
+from tests.support.services import free_port, start_redis
 from tests.support.stack import CI_SECRET, GH_SECRET, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,79 +109,71 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--containers", type=int, default=20)
     args = parser.parse_args()
-    ensure_dockerd()
-    client = docker.from_env()
-    image = build_test_image()
     one = f"bench-one-{uuid.uuid4().hex[:8]}"  # the container `list-one` lists, by name
-    running = [
-        client.containers.run(
-            image, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-hooks"}, name=None if n else one
-        )
-        for n in range(args.containers)
-    ]
     gh, ci = github_key(GH_SECRET), github_key(CI_SECRET)
     lat: dict[str, list[float]] = {k: [] for k in KINDS}
     cpu: dict[str, dict[str, float]] = {k: {"web": 0.0, "worker": 0.0} for k in KINDS}
-    try:
-        with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, httpx.Client(timeout=60) as http:
-            redis = start_redis(Path(tmp) / "redis")
-            stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED)
-            webhook, webhook_url = start_webhook(Path(tmp))
-            web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
-            worker = quick_worker_pid(stack)
+    with (
+        sleeping_containers(args.containers, "bench-hooks", first_name=one),
+        tempfile.TemporaryDirectory() as tmp,
+        FakeSlack() as slack,
+        httpx.Client(timeout=60) as http,
+    ):
+        redis = start_redis(Path(tmp) / "redis")
+        stack = Stack.start(redis.url, slack.url, Path(tmp), policy_extra=UNLIMITED)
+        webhook, webhook_url = start_webhook(Path(tmp))
+        web = next(p.pid for p in stack.procs if "web" in list(p.args))  # type: ignore[arg-type]
+        worker = quick_worker_pid(stack)
 
-            def dockerverse(hook: str, key: bytes, command: str, channel: str | None = None) -> Callable[[], None]:
-                def send() -> None:
-                    body = json.dumps({"command": command, "wait": 30} | ({"channel": channel} if channel else {}))
-                    raw = body.encode()
-                    r = http.post(
-                        f"{stack.web_url}/hooks/{hook}",
-                        content=raw,
-                        headers=github_delivery(key, raw),
-                    )
-                    assert r.status_code == 200 and r.json()["status"] == "finished", r.text
-
-                return send
-
-            def theirs() -> None:
-                raw = b'{"ref": "refs/heads/main"}'
-                headers = {"X-Hub-Signature-256": github_signature(gh, raw), "Content-Type": "application/json"}
-                r = http.post(webhook_url, content=raw, headers=headers)
-                assert r.status_code == 200 and "CONTAINER ID" in r.text, r.text
-
-            senders = {
-                "webhook": theirs,
-                "list": dockerverse("gh", gh, "list --all"),
-                "list-slack": dockerverse("ci-github", ci, "list --all", "C0BENCH"),
-                "list-one": dockerverse("gh", gh, f"list {one}"),
-                "help": dockerverse("gh", gh, "help"),
-            }
-            try:
-                mark = cpu_seconds(web), cpu_seconds(worker)
-                for i in range(args.rounds + 20):
-                    for kind, send in senders.items():
-                        t0 = time.perf_counter()
-                        send()
-                        took = time.perf_counter() - t0
-                        # A quiet 20 ms after each request, so none pays for another's tail (the docker CLI
-                        # exiting, a Slack post made after the answer), which is counted in its own CPU.
-                        time.sleep(0.02)
-                        now = cpu_seconds(web), cpu_seconds(worker)
-                        if i >= 20:
-                            lat[kind].append(took * 1000)
-                            cpu[kind]["web"] += now[0] - mark[0]
-                            cpu[kind]["worker"] += now[1] - mark[1]
-                        mark = now
-                posts = slack.wait_for(
-                    "chat.postMessage", lambda c: c.params.get("channel") == "C0BENCH", count=args.rounds + 20
+        def dockerverse(hook: str, key: bytes, command: str, channel: str | None = None) -> Callable[[], None]:
+            def send() -> None:
+                body = json.dumps({"command": command, "wait": 30} | ({"channel": channel} if channel else {}))
+                raw = body.encode()
+                r = http.post(
+                    f"{stack.web_url}/hooks/{hook}",
+                    content=raw,
+                    headers=github_delivery(key, raw),
                 )
-            finally:
-                webhook.terminate()
-                stack.stop()
-                redis.stop()
-    finally:
-        for c in running:
-            c.remove(force=True)
+                assert r.status_code == 200 and r.json()["status"] == "finished", r.text
+
+            return send
+
+        def theirs() -> None:
+            raw = b'{"ref": "refs/heads/main"}'
+            headers = {"X-Hub-Signature-256": github_signature(gh, raw), "Content-Type": "application/json"}
+            r = http.post(webhook_url, content=raw, headers=headers)
+            assert r.status_code == 200 and "CONTAINER ID" in r.text, r.text
+
+        senders = {
+            "webhook": theirs,
+            "list": dockerverse("gh", gh, "list --all"),
+            "list-slack": dockerverse("ci-github", ci, "list --all", "C0BENCH"),
+            "list-one": dockerverse("gh", gh, f"list {one}"),
+            "help": dockerverse("gh", gh, "help"),
+        }
+        try:
+            mark = cpu_seconds(web), cpu_seconds(worker)
+            for i in range(args.rounds + 20):
+                for kind, send in senders.items():
+                    t0 = time.perf_counter()
+                    send()
+                    took = time.perf_counter() - t0
+                    # A quiet 20 ms after each request, so none pays for another's tail (the docker CLI
+                    # exiting, a Slack post made after the answer), which is counted in its own CPU.
+                    time.sleep(0.02)
+                    now = cpu_seconds(web), cpu_seconds(worker)
+                    if i >= 20:
+                        lat[kind].append(took * 1000)
+                        cpu[kind]["web"] += now[0] - mark[0]
+                        cpu[kind]["worker"] += now[1] - mark[1]
+                    mark = now
+            posts = slack.wait_for(
+                "chat.postMessage", lambda c: c.params.get("channel") == "C0BENCH", count=args.rounds + 20
+            )
+        finally:
+            webhook.terminate()
+            stack.stop()
+            redis.stop()
     median = {k: statistics.median(v) for k, v in lat.items()}
     lines = [
         f"Hook benchmark, {args.rounds} rounds of each kind in turn, {args.containers} running containers, "

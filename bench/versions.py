@@ -23,15 +23,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import httpx
 
-from bench import UNLIMITED
+from bench import UNLIMITED, sleeping_containers
 from bench.hooks import cpu_seconds, github_delivery
 from bot.core.hook_signatures import github_key
 from tests.support import stack as stack_module
 from tests.support.fakeslack import FakeSlack
-from tests.support.services import TEST_LABEL, build_test_image, ensure_dockerd, start_redis
+from tests.support.services import start_redis
 from tests.support.stack import CI_SECRET, GH_SECRET, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,78 +63,72 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=1)
     parser.add_argument("--slack", action="store_true", help="the hook replies in a (fake) Slack channel too")
     args = parser.parse_args()
-    ensure_dockerd()
-    client = docker.from_env()
-    image = build_test_image()
-    running = [
-        client.containers.run(image, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "bench-versions"})
-        for _ in range(args.containers)
-    ]
     key = github_key(CI_SECRET if args.slack else GH_SECRET)
     hook, extra = ("ci-github", {"channel": "C0VERSIONS"}) if args.slack else ("gh", {})
     names = (args.base, "working tree")
     cpu = {(name, proc): 0.0 for name in names for proc in ("web", "worker")}
     lat: dict[str, list[float]] = {name: [] for name in names}
-    try:
-        with tempfile.TemporaryDirectory() as tmp_dir, FakeSlack() as slack, httpx.Client(timeout=60) as http:
-            tmp = Path(tmp_dir)
-            base_tree = tmp / "base"
-            git = ["git", "-C", str(ROOT), "worktree"]
-            subprocess.run([*git, "add", "--detach", str(base_tree), args.base], check=True)
-            hidden = tmp / "hidden"
-            hidden.mkdir()
-            for module in args.hide:
-                (hidden / f"{module}.py").write_text(f"raise ImportError('{module} hidden by bench.versions')\n")
-            stacks: dict[str, Stack] = {}
-            servers = []
-            try:
-                for name, root, pythonpath in (
-                    (names[0], base_tree, str(hidden)),
-                    (names[1], ROOT, ""),
-                ):
-                    redis = start_redis(tmp / f"redis-{len(stacks)}")
-                    servers.append(redis)
-                    (tmp / f"stack-{len(stacks)}").mkdir()
-                    stacks[name] = start(root, redis.url, slack.url, tmp / f"stack-{len(stacks)}", pythonpath)
-                pids = {
-                    (name, proc): process_tree(p.pid)
-                    for name, stack in stacks.items()
-                    for p in stack.procs
-                    for proc in ("web", "worker")
-                    if proc in list(p.args)  # type: ignore[arg-type]
-                }
+    with (
+        sleeping_containers(args.containers, "bench-versions"),
+        tempfile.TemporaryDirectory() as tmp_dir,
+        FakeSlack() as slack,
+        httpx.Client(timeout=60) as http,
+    ):
+        tmp = Path(tmp_dir)
+        base_tree = tmp / "base"
+        git = ["git", "-C", str(ROOT), "worktree"]
+        subprocess.run([*git, "add", "--detach", str(base_tree), args.base], check=True)
+        hidden = tmp / "hidden"
+        hidden.mkdir()
+        for module in args.hide:
+            (hidden / f"{module}.py").write_text(f"raise ImportError('{module} hidden by bench.versions')\n")
+        stacks: dict[str, Stack] = {}
+        servers = []
+        try:
+            for name, root, pythonpath in (
+                (names[0], base_tree, str(hidden)),
+                (names[1], ROOT, ""),
+            ):
+                redis = start_redis(tmp / f"redis-{len(stacks)}")
+                servers.append(redis)
+                (tmp / f"stack-{len(stacks)}").mkdir()
+                stacks[name] = start(root, redis.url, slack.url, tmp / f"stack-{len(stacks)}", pythonpath)
+            pids = {
+                (name, proc): process_tree(p.pid)
+                for name, stack in stacks.items()
+                for p in stack.procs
+                for proc in ("web", "worker")
+                if proc in list(p.args)  # type: ignore[arg-type]
+            }
 
-                def sender(stack: Stack) -> Callable[[], None]:
-                    def send() -> None:
-                        raw = json.dumps({"command": args.command, "wait": 30, **extra}).encode()
-                        r = http.post(f"{stack.web_url}/hooks/{hook}", content=raw, headers=github_delivery(key, raw))
-                        assert r.status_code == 200 and r.json()["status"] == "finished", r.text
+            def sender(stack: Stack) -> Callable[[], None]:
+                def send() -> None:
+                    raw = json.dumps({"command": args.command, "wait": 30, **extra}).encode()
+                    r = http.post(f"{stack.web_url}/hooks/{hook}", content=raw, headers=github_delivery(key, raw))
+                    assert r.status_code == 200 and r.json()["status"] == "finished", r.text
 
-                    return send
+                return send
 
-                sends = {name: sender(stack) for name, stack in stacks.items()}
-                for _ in range(30):
-                    for send in sends.values():
-                        send()
-                for i in range(args.rounds):
-                    for name in names if i % 2 else names[::-1]:
-                        mine = [k for k in pids if k[0] == name]
-                        before = {k: sum(cpu_seconds(p) for p in pids[k]) for k in mine}
-                        t0 = time.perf_counter()
-                        sends[name]()
-                        lat[name].append((time.perf_counter() - t0) * 1000)
-                        time.sleep(PAUSE)
-                        for k in mine:
-                            cpu[k] += sum(cpu_seconds(p) for p in pids[k]) - before[k]
-            finally:
-                for stack in stacks.values():
-                    stack.stop()
-                for server in servers:
-                    server.stop()
-                subprocess.run([*git, "remove", "--force", str(base_tree)], check=False)
-    finally:
-        for c in running:
-            c.remove(force=True)
+            sends = {name: sender(stack) for name, stack in stacks.items()}
+            for _ in range(30):
+                for send in sends.values():
+                    send()
+            for i in range(args.rounds):
+                for name in names if i % 2 else names[::-1]:
+                    mine = [k for k in pids if k[0] == name]
+                    before = {k: sum(cpu_seconds(p) for p in pids[k]) for k in mine}
+                    t0 = time.perf_counter()
+                    sends[name]()
+                    lat[name].append((time.perf_counter() - t0) * 1000)
+                    time.sleep(PAUSE)
+                    for k in mine:
+                        cpu[k] += sum(cpu_seconds(p) for p in pids[k]) - before[k]
+        finally:
+            for stack in stacks.values():
+                stack.stop()
+            for server in servers:
+                server.stop()
+            subprocess.run([*git, "remove", "--force", str(base_tree)], check=False)
     per = {k: v / args.rounds * 1000 for k, v in cpu.items()}
     hidden_note = f", run without {', '.join(args.hide)}" if args.hide else ""
     lines = [
