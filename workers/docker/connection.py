@@ -31,10 +31,10 @@ class _APIClient(docker.APIClient):  # type: ignore[misc]
         # (and parse) every proxy variable again on each call: a fifth of a `list`'s CPU in the worker.
         if self.base_url.startswith("http+docker://"):
             self.trust_env = False
-        if LeanReads.serves(self.base_url):
-            socket_path = getattr(getattr(self, "_custom_adapter", None), "socket_path", None)
-            if self.base_url.startswith("http://") or socket_path:
-                self._lean = LeanReads(self.base_url, socket_path=socket_path, user_agent=self.headers["User-Agent"])
+        # A unix socket (docker-py's adapter knows its path) or plain TCP; TLS and SSH keep docker-py's transport.
+        socket_path = getattr(getattr(self, "_custom_adapter", None), "socket_path", None)
+        if socket_path or self.base_url.startswith("http://"):
+            self._lean = LeanReads(self.base_url, socket_path=socket_path, user_agent=self.headers["User-Agent"])
 
     @docker.utils.decorators.update_headers  # type: ignore[untyped-decorator]
     def _get(self, url: str, **kwargs: Any) -> requests.Response:

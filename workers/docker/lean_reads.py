@@ -61,10 +61,6 @@ class LeanReads:
         self._all: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
-    @classmethod
-    def serves(cls, base_url: str) -> bool:
-        return base_url.startswith(("http+docker://", "http://"))
-
     def get(
         self,
         url: str,
