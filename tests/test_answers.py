@@ -58,4 +58,6 @@ def test_a_malformed_answer_is_ignored(redis_url: str) -> None:
     state = wait_state(redis_url, conn, job.id, 2)
     assert state is not None and state["status"] == "started" and state["result"] is None
     assert answers.read_entry({b"value": b"[1, 2]", b"at": b"1.0"}) is None
+    for at in (b"nan", b"inf", b"-inf"):  # float() takes them; the job's endedAt (ms) cannot be one
+        assert answers.read_entry({b"value": b'{"ok": true}', b"at": at}) is None
     assert answers.read_entry({b"value": b'{"ok": true}', b"at": b"1.5"}) == ({"ok": True}, 1.5)

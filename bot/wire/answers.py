@@ -14,6 +14,7 @@ depends on it but the words it returns to the caller who asked.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -52,4 +53,5 @@ def read_entry(fields: dict[Any, Any]) -> tuple[dict[str, Any], float] | None:
         value, at = json.loads(named.get("value", "")), float(named.get("at", ""))
     except ValueError:
         return None
-    return (value, at) if isinstance(value, dict) else None
+    # A time that is not a finite number (`nan`, `inf`) would fail the job's shape (endedAt in ms) for every reader.
+    return (value, at) if isinstance(value, dict) and math.isfinite(at) else None
